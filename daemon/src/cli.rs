@@ -1,0 +1,71 @@
+//! Command line of `aistudio-sidecar`: one subcommand per verb, errors reported at the edge.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::SidecarConfig;
+
+/// The AI Studio observability sidecar.
+#[derive(Debug, Parser)]
+#[command(name = "aistudio-sidecar", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The sidecar's verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline: read log lines, redact, ship logs and metrics.
+    Run {
+        /// TOML config file; without it the embedded local default is used.
+        #[arg(long, short, env = "AISTUDIO_SIDECAR_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file and report every problem; exits non-zero on any.
+    Validate {
+        /// TOML config file to check.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Redact lines from stdin to stdout, one line out for each line in.
+    Redact {
+        /// TOML config file (its `[redact]` section is used).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the chosen verb and maps the outcome to the process exit code.
+pub async fn execute(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line.
+            eprintln!("aistudio-sidecar: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config } => {
+            let config = SidecarConfig::load(config.as_deref())?;
+            crate::run(config, crate::shutdown::signal()).await
+        }
+        Command::Validate { config } => {
+            SidecarConfig::load(Some(&config))?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Redact { config } => {
+            let config = SidecarConfig::load(config.as_deref())?;
+            crate::redact::filter_stdio(&config.redact)?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! End-to-end harness: starts the AWS emulator and the real binaries for the tests in `tests/`.
+
+pub mod server_harness;

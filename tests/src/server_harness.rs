@@ -1,0 +1,1 @@
+//! Helpers for the streaming server end-to-end tests.
