@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one test command (README "Run the tests"; .ci/run calls exactly this).
+# Installs what the tests need when it is missing, then checks formatting and lints and runs
+# every test of the workspace, the end-to-end tests against the AWS emulator included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${AISTUDIO_PYTHON:-python3}"
+
+# Python side of the harness: moto (the AWS emulator), cbor2 (our CloudWatch protocol
+# gateway), the AWS CLI (the independent client that checks our writes), openai (the
+# official client the streaming server is tested with).
+if ! "$PYTHON" -c 'import moto, cbor2, werkzeug, openai' 2>/dev/null || ! command -v aws >/dev/null; then
+  echo "== installing test tools from PyPI"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check \
+    'moto[server]>=5.1,<6' 'cbor2>=5.6' 'awscli>=1.36,<2' 'openai>=1.40,<3'
+fi
+# pip may put console scripts (aws) in a user or pyenv bin dir.
+PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash 2>/dev/null || true; fi
+export PATH
+
+for tool in cargo rustfmt; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: install Rust with rustup (https://rustup.rs)"; exit 1; }
+done
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --all-targets --locked
