@@ -155,7 +155,10 @@ mod tests {
             _ => None,
         });
         assert_eq!(config.environment, "prod");
-        assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            config.aws.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
         assert!(config.validate().is_ok());
     }
 
