@@ -37,6 +37,8 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Dashboards, alarms and SNS topics as code: validate, plan, apply, render.
+    Provision(crate::provision::ProvisionArgs),
 }
 
 /// Runs the chosen verb and maps the outcome to the process exit code.
@@ -67,5 +69,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             crate::redact::filter_stdio(&config.redact)?;
             Ok(())
         }
+        Command::Provision(args) => crate::provision::execute(args).await,
     }
 }

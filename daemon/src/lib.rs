@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod provision;
 pub mod redact;
 pub mod shutdown;
 
