@@ -1,0 +1,246 @@
+//! JWT (HS256) bearer authentication: the user is the token's `sub`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The user id used when auth is disabled (development only).
+pub const ANONYMOUS_USER: &str = "anonymous";
+
+/// The claims this server reads and issues.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    /// Subject: the user id.
+    pub sub: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: u64,
+    /// Issued at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// Why a request was rejected; each is a 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("missing bearer token: send Authorization: Bearer <JWT>")]
+    Missing,
+    /// Not a JWT at all, or its claims are unreadable.
+    #[error("malformed bearer token: send a JWT signed with HS256")]
+    Malformed,
+    /// `exp` is in the past.
+    #[error("token expired: obtain a new token")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token not yet valid (nbf is in the future): check the issuer's clock")]
+    NotYetValid,
+    /// The HS256 signature does not match the secret.
+    #[error("invalid token signature: the token was not signed with this server's secret")]
+    BadSignature,
+    /// `alg` is `none` or anything but HS256.
+    #[error("unsupported token algorithm: only HS256 is accepted")]
+    UnsupportedAlgorithm,
+    /// A required claim (`sub`, `exp`) is missing or empty.
+    #[error("token lacks a required claim (sub, exp): issue a token with both")]
+    MissingClaim,
+}
+
+impl AuthError {
+    /// Stable short reason for logs and the error `code`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_token",
+            AuthError::Malformed => "malformed_token",
+            AuthError::Expired => "token_expired",
+            AuthError::NotYetValid => "token_not_yet_valid",
+            AuthError::BadSignature => "invalid_signature",
+            AuthError::UnsupportedAlgorithm => "unsupported_algorithm",
+            AuthError::MissingClaim => "missing_claim",
+        }
+    }
+}
+
+/// Verifies bearer tokens.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    /// A verifier for `secret` with `leeway_s` seconds of clock skew.
+    pub fn new(secret: &str, leeway_s: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = leeway_s;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            key: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// Checks an `Authorization` header value and returns the user id.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<String, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let mut parts = header.trim().splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        let token = parts.next().map(str::trim).unwrap_or("");
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Missing);
+        }
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        self.verify(token)
+    }
+
+    /// Checks a compact JWT and returns its `sub`.
+    pub fn verify(&self, token: &str) -> Result<String, AuthError> {
+        check_header_alg(token)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    AuthError::UnsupportedAlgorithm
+                }
+                ErrorKind::MissingRequiredClaim(_) => AuthError::MissingClaim,
+                _ => AuthError::Malformed,
+            },
+        )?;
+        if data.claims.sub.trim().is_empty() {
+            return Err(AuthError::MissingClaim);
+        }
+        Ok(data.claims.sub)
+    }
+}
+
+/// Rejects `alg: none` (and any non-HS256 alg) before signature checks, so the reason is exact.
+fn check_header_alg(token: &str) -> Result<(), AuthError> {
+    let segments: Vec<&str> = token.split('.').collect();
+    if segments.len() != 3 {
+        return Err(AuthError::Malformed);
+    }
+    let header = URL_SAFE_NO_PAD
+        .decode(segments[0].trim_end_matches('='))
+        .map_err(|_| AuthError::Malformed)?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|_| AuthError::Malformed)?;
+    match header.get("alg").and_then(serde_json::Value::as_str) {
+        Some("HS256") => Ok(()),
+        Some(_) => Err(AuthError::UnsupportedAlgorithm),
+        None => Err(AuthError::Malformed),
+    }
+}
+
+/// Errors while issuing a token.
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign token: {0}")]
+pub struct IssueError(#[from] jsonwebtoken::errors::Error);
+
+/// Issues an HS256 token for `sub` valid for `ttl_s` seconds (development and tests).
+pub fn issue_token(
+    secret: &str,
+    sub: &str,
+    ttl_s: i64,
+    not_before_in_s: Option<i64>,
+) -> Result<String, IssueError> {
+    let now = i64::try_from(crate::api::unix_now()).unwrap_or(i64::MAX);
+    let claims = Claims {
+        sub: sub.to_string(),
+        exp: u64::try_from(now.saturating_add(ttl_s)).unwrap_or(0),
+        iat: u64::try_from(now).ok(),
+        nbf: not_before_in_s.and_then(|d| u64::try_from(now.saturating_add(d)).ok()),
+    };
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "unit-test-secret";
+
+    fn auth() -> Authenticator {
+        Authenticator::new(SECRET, 0)
+    }
+
+    #[test]
+    fn accepts_a_valid_token_and_returns_sub() {
+        let t = issue_token(SECRET, "alice", 60, None).unwrap();
+        assert_eq!(
+            auth().verify_header(Some(&format!("Bearer {t}"))).unwrap(),
+            "alice"
+        );
+        assert_eq!(
+            auth().verify_header(Some(&format!("bearer  {t}"))).unwrap(),
+            "alice"
+        );
+    }
+
+    #[test]
+    fn rejects_missing_and_non_bearer() {
+        assert_eq!(auth().verify_header(None), Err(AuthError::Missing));
+        assert_eq!(
+            auth().verify_header(Some("Basic abc")),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            auth().verify_header(Some("Bearer ")),
+            Err(AuthError::Missing)
+        );
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for t in ["abc", "a.b", "a.b.c", "!!!.e30.x", "e30.e30.x"] {
+            assert_eq!(auth().verify(t), Err(AuthError::Malformed), "{t}");
+        }
+    }
+
+    #[test]
+    fn rejects_expired_and_not_yet_valid() {
+        let t = issue_token(SECRET, "alice", -120, None).unwrap();
+        assert_eq!(auth().verify(&t), Err(AuthError::Expired));
+        let t = issue_token(SECRET, "alice", 600, Some(300)).unwrap();
+        assert_eq!(auth().verify(&t), Err(AuthError::NotYetValid));
+    }
+
+    #[test]
+    fn rejects_wrong_signature() {
+        let t = issue_token("another-secret", "alice", 60, None).unwrap();
+        assert_eq!(auth().verify(&t), Err(AuthError::BadSignature));
+    }
+
+    #[test]
+    fn rejects_alg_none_and_other_algs() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"alice","exp":99999999999}"#);
+        for alg in ["none", "None", "HS512", "RS256"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            let t = format!("{header}.{payload}.");
+            assert_eq!(
+                auth().verify(&t),
+                Err(AuthError::UnsupportedAlgorithm),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_empty_sub() {
+        let t = issue_token(SECRET, "", 60, None).unwrap();
+        assert_eq!(auth().verify(&t), Err(AuthError::MissingClaim));
+    }
+}
