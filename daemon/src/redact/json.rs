@@ -1,0 +1,489 @@
+//! The JSON walkers: one over raw line text (validating, iterative, copying only the spans it
+//! replaces, so key order, spacing and untouched escapes stay byte-identical) and one over a
+//! parsed `serde_json::Value` in place.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::patterns::is_card_number;
+use super::rules::{RuleId, CARD};
+use super::text::is_marker;
+use super::Redactor;
+
+/// The text is not a single valid JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotJson;
+
+/// Decodes the content of a JSON string (without quotes); lone surrogates become U+FFFD.
+pub fn decode_string(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    let mut run = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        out.push_str(raw.get(run..i).unwrap_or(""));
+        let esc = b.get(i + 1).copied().unwrap_or(b'\\');
+        i += 2;
+        match esc {
+            b'n' => out.push('\n'),
+            b't' => out.push('\t'),
+            b'r' => out.push('\r'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'u' => {
+                let hi = hex4(b, i);
+                i += 4;
+                let ch = match hi {
+                    Some(h @ 0xD800..=0xDBFF) => {
+                        let lo = if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+                            hex4(b, i + 2)
+                        } else {
+                            None
+                        };
+                        match lo {
+                            Some(l @ 0xDC00..=0xDFFF) => {
+                                i += 6;
+                                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (l - 0xDC00))
+                            }
+                            _ => None,
+                        }
+                    }
+                    Some(h) => char::from_u32(h),
+                    None => None,
+                };
+                out.push(ch.unwrap_or('\u{FFFD}'));
+            }
+            other => out.push(char::from(other)),
+        }
+        run = i.min(b.len());
+    }
+    out.push_str(raw.get(run..).unwrap_or(""));
+    out
+}
+
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    let digits = b.get(i..i + 4)?;
+    let text = std::str::from_utf8(digits).ok()?;
+    u32::from_str_radix(text, 16).ok()
+}
+
+/// Appends `s` as a JSON string literal (with quotes) to `out`.
+pub fn encode_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if esc.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(esc);
+        }
+        run = i + 1;
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    Value,
+    AfterValue,
+    Key,
+}
+
+struct Walk<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    out: String,
+    last: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Result<u8, NotJson> {
+        self.b.get(self.pos).copied().ok_or(NotJson)
+    }
+
+    /// Scans a string at `pos` (on its quote); returns the content span and whether it has escapes.
+    fn string(&mut self) -> Result<(usize, usize, bool), NotJson> {
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            match *self.b.get(i).ok_or(NotJson)? {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    match *self.b.get(i + 1).ok_or(NotJson)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                        b'u' => {
+                            let hex = self.b.get(i + 2..i + 6).ok_or(NotJson)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(NotJson);
+                            }
+                            i += 6;
+                        }
+                        _ => return Err(NotJson),
+                    }
+                }
+                0..=0x1f => return Err(NotJson),
+                _ => i += 1,
+            }
+        }
+        self.pos = i + 1;
+        Ok((start, i, escaped))
+    }
+
+    /// Scans a number; returns its span and whether it is a plain non-negative integer.
+    fn number(&mut self) -> Result<(usize, usize, bool), NotJson> {
+        let start = self.pos;
+        let b = self.b;
+        let mut i = start;
+        let mut integer = true;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+            integer = false;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            _ => return Err(NotJson),
+        }
+        if b.get(i) == Some(&b'.') {
+            integer = false;
+            i += 1;
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(NotJson);
+            }
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            integer = false;
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(NotJson);
+            }
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        self.pos = i;
+        Ok((start, i, integer))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), NotJson> {
+        if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(NotJson)
+        }
+    }
+
+    /// Replaces bytes `start..end` of the input with `with`, written as a JSON string.
+    fn replace(&mut self, start: usize, end: usize, with: &str) {
+        self.out.push_str(&self.s[self.last..start]);
+        encode_string(with, &mut self.out);
+        self.last = end;
+    }
+}
+
+impl Redactor {
+    /// Redacts a JSON text; `Ok(None)` when nothing changed, `Err` when it is not JSON.
+    pub(crate) fn redact_json_text(&self, s: &str) -> Result<Option<String>, NotJson> {
+        let mut w = Walk {
+            s,
+            b: s.as_bytes(),
+            pos: 0,
+            out: String::new(),
+            last: 0,
+        };
+        let mut stack: Vec<bool> = Vec::new();
+        // a key rule owns the value being scanned: (rule, value start, depth of its object)
+        let mut pending: Option<(RuleId, usize, usize)> = None;
+        let mut norm = String::new();
+        let mut state = State::Value;
+        w.ws();
+        loop {
+            match state {
+                State::Value => {
+                    w.ws();
+                    match w.peek()? {
+                        b'{' => {
+                            w.pos += 1;
+                            stack.push(true);
+                            w.ws();
+                            if w.peek()? == b'}' {
+                                w.pos += 1;
+                                stack.pop();
+                                state = State::AfterValue;
+                            } else {
+                                state = State::Key;
+                            }
+                        }
+                        b'[' => {
+                            w.pos += 1;
+                            stack.push(false);
+                            w.ws();
+                            if w.peek()? == b']' {
+                                w.pos += 1;
+                                stack.pop();
+                                state = State::AfterValue;
+                            } else {
+                                state = State::Value;
+                            }
+                        }
+                        b'"' => {
+                            let (cs, ce, esc) = w.string()?;
+                            if pending.is_none() {
+                                self.json_string(&mut w, cs, ce, esc);
+                            }
+                            state = State::AfterValue;
+                        }
+                        b'-' | b'0'..=b'9' => {
+                            let (ns, ne, integer) = w.number()?;
+                            if pending.is_none() && integer && (13..=19).contains(&(ne - ns)) {
+                                let digits = &s[ns..ne];
+                                if self.on[CARD] && is_card_number(digits.as_bytes()) {
+                                    let marker = self.replacer.rendered(CARD, digits);
+                                    self.counters.hit(CARD);
+                                    w.replace(ns, ne, &marker);
+                                }
+                            }
+                            state = State::AfterValue;
+                        }
+                        b't' => {
+                            w.literal(b"true")?;
+                            state = State::AfterValue;
+                        }
+                        b'f' => {
+                            w.literal(b"false")?;
+                            state = State::AfterValue;
+                        }
+                        b'n' => {
+                            w.literal(b"null")?;
+                            state = State::AfterValue;
+                        }
+                        _ => return Err(NotJson),
+                    }
+                }
+                State::AfterValue => {
+                    if let Some((rule, vs, depth)) = pending {
+                        if stack.len() == depth {
+                            self.json_key_value(&mut w, rule, vs);
+                            pending = None;
+                        }
+                    }
+                    w.ws();
+                    match stack.last() {
+                        None => {
+                            if w.pos != s.len() {
+                                return Err(NotJson);
+                            }
+                            break;
+                        }
+                        Some(&is_object) => match w.peek()? {
+                            b',' => {
+                                w.pos += 1;
+                                state = if is_object { State::Key } else { State::Value };
+                            }
+                            b'}' if is_object => {
+                                w.pos += 1;
+                                stack.pop();
+                            }
+                            b']' if !is_object => {
+                                w.pos += 1;
+                                stack.pop();
+                            }
+                            _ => return Err(NotJson),
+                        },
+                    }
+                }
+                State::Key => {
+                    w.ws();
+                    if w.peek()? != b'"' {
+                        return Err(NotJson);
+                    }
+                    let (cs, ce, esc) = w.string()?;
+                    w.ws();
+                    if w.peek()? != b':' {
+                        return Err(NotJson);
+                    }
+                    w.pos += 1;
+                    w.ws();
+                    if pending.is_none() {
+                        let raw = &s[cs..ce];
+                        let key: Cow<str> = if esc {
+                            Cow::Owned(decode_string(raw))
+                        } else {
+                            Cow::Borrowed(raw)
+                        };
+                        match self.key_rule(&key, &mut norm) {
+                            Some(rule) => pending = Some((rule, w.pos, stack.len())),
+                            None => self.json_string(&mut w, cs, ce, esc),
+                        }
+                    }
+                    state = State::Value;
+                }
+            }
+        }
+        if w.last == 0 {
+            return Ok(None);
+        }
+        let mut out = w.out;
+        out.push_str(&s[w.last..]);
+        Ok(Some(out))
+    }
+
+    /// The enabled key rule owning `key`, if any.
+    pub(crate) fn key_rule(&self, key: &str, norm: &mut String) -> Option<RuleId> {
+        super::keys::normalize_into(key, norm);
+        self.keys
+            .classify(norm)
+            .filter(|&r| self.on.get(r).copied().unwrap_or(false))
+    }
+
+    /// Pattern-redacts the string whose content spans `cs..ce`.
+    fn json_string(&self, w: &mut Walk<'_>, cs: usize, ce: usize, esc: bool) {
+        let raw = &w.s[cs..ce];
+        let decoded;
+        let content = if esc {
+            decoded = decode_string(raw);
+            decoded.as_str()
+        } else {
+            raw
+        };
+        if let Cow::Owned(new) = self.redact_text(content) {
+            w.replace(cs - 1, ce + 1, &new);
+        }
+    }
+
+    /// Replaces the whole value `vs..pos` owned by a key rule, whatever its type.
+    fn json_key_value(&self, w: &mut Walk<'_>, rule: RuleId, vs: usize) {
+        let raw = &w.s[vs..w.pos];
+        let content: Cow<str> = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(inner) if inner.contains('\\') => Cow::Owned(decode_string(inner)),
+            Some(inner) => Cow::Borrowed(inner),
+            None => Cow::Borrowed(raw),
+        };
+        if self.allow.contains(content.as_ref()) || is_marker(&content) {
+            return;
+        }
+        let marker = self.replacer.rendered(rule, &content);
+        self.counters.hit(rule);
+        let end = w.pos;
+        w.replace(vs, end, &marker);
+    }
+
+    /// Redacts a parsed JSON value in place: key rules replace whole values, patterns run on
+    /// every string (keys included), card numbers stored as JSON numbers are replaced.
+    pub fn redact_value(&self, value: &mut Value) {
+        if !self.enabled {
+            return;
+        }
+        let mut norm = String::new();
+        let mut stack: Vec<&mut Value> = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(s) => {
+                    if let Cow::Owned(new) = self.redact_text(s) {
+                        *s = new;
+                    }
+                }
+                Value::Number(n) => {
+                    let text = n.to_string();
+                    if self.on[CARD] && is_card_number(text.as_bytes()) {
+                        *v = Value::String(self.replacer.rendered(CARD, &text));
+                        self.counters.hit(CARD);
+                    }
+                }
+                Value::Array(items) => stack.extend(items.iter_mut()),
+                Value::Object(map) => {
+                    if map
+                        .keys()
+                        .any(|k| !self.prefilter.scan(k.as_bytes()).is_empty())
+                    {
+                        let old = std::mem::take(map);
+                        for (k, val) in old {
+                            let key = match self.redact_text(&k) {
+                                Cow::Owned(new) => new,
+                                Cow::Borrowed(_) => k,
+                            };
+                            map.insert(key, val);
+                        }
+                    }
+                    for (k, val) in map.iter_mut() {
+                        match self.key_rule(k, &mut norm) {
+                            Some(rule) => {
+                                let content = match &*val {
+                                    Value::String(s) => s.clone(),
+                                    other => other.to_string(),
+                                };
+                                if self.allow.contains(&content) || is_marker(&content) {
+                                    continue;
+                                }
+                                *val = Value::String(self.replacer.rendered(rule, &content));
+                                self.counters.hit(rule);
+                            }
+                            None => stack.push(val),
+                        }
+                    }
+                }
+                Value::Null | Value::Bool(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_handles_escapes_and_surrogates() {
+        assert_eq!(decode_string(r"a\u0040b\n\u00e9"), "a@b\né");
+        assert_eq!(decode_string(r"\ud83d\ude00"), "😀");
+        assert_eq!(decode_string(r"\ud83d x"), "\u{FFFD} x");
+        assert_eq!(decode_string(r#"\/\\\"x"#), "/\\\"x");
+    }
+
+    #[test]
+    fn encode_round_trips_through_serde() {
+        let s = "quote\" back\\ nl\n ctl\u{1} é 😀";
+        let mut out = String::new();
+        encode_string(s, &mut out);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,519 @@
+//! Pattern detectors run inside strings: regexes for shaped secrets and hand-written scanners for
+//! Luhn-checked cards and AWS secret keys, each followed by boundary and validity checks.
+
+use regex::Regex;
+
+use super::prefilter::{Flags, AWS_SECRET_LEN};
+use super::rules::{
+    RedactError, RuleId, AWS_ACCESS_KEY, AWS_SECRET_KEY, BEARER, BUILTIN_NAMES, CARD, EMAIL,
+    IP_ADDRESS, JWT, OPENAI_KEY, PHONE, PRIVATE_KEY, SLACK_WEBHOOK, SSN, URL_PASSWORD,
+};
+
+/// One match: a byte range of the string and the rule that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// Owning rule.
+    pub rule: RuleId,
+}
+
+const EMAIL_RE: &str =
+    r"[\p{L}\p{N}._%+'-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+\p{L}{2,24}";
+const PHONE_RE: &str = concat!(
+    // international: +CC or 00CC, then 2-6 groups
+    r"(?:\+|(?-u:\b)00)[1-9]\d{0,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,6}",
+    // North American with an area code in parentheses
+    r"|(?:(?-u:\b)1[ .-]?)?\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}(?-u:\b)",
+    // North American with separators
+    r"|(?:(?-u:\b)1[ .-])?(?-u:\b)\d{3}[ .-]\d{3}[ .-]\d{4}(?-u:\b)",
+    // national trunk prefix: UK, DE, AU, ... (020 7946 0958, 07700 900123)
+    r"|(?-u:\b)0\d{1,4}[ -]\d{3,4}[ -]?\d{3,4}(?-u:\b)",
+    // FR-style pairs (01 42 68 53 00)
+    r"|(?-u:\b)0\d(?:[ .]\d{2}){4}(?-u:\b)",
+);
+const SSN_RE: &str = r"(?-u:\b)\d{3}([- ])\d{2}([- ])\d{4}(?-u:\b)";
+const JWT_RE: &str = r"(?-u:\b)eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)?";
+const BEARER_RE: &str = r"(?i)(?-u:\b)bearer[ \t]+([A-Za-z0-9._~+/=-]{6,})";
+const AWS_ID_RE: &str = r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)";
+const OPENAI_RE: &str = r"(?-u:\b)sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{16,}";
+const SLACK_RE: &str =
+    r"(?i)(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+";
+const URL_PASSWORD_RE: &str =
+    r"(?i)(?-u:\b)[a-z][a-z0-9+.-]{0,15}://[^\s:/@?#\x22'\\]+:([^\s@/?#\x22'\\]+)@";
+const PEM_RE: &str = r"(?s)-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*)";
+const IP_RE: &str = concat!(
+    r"(?-u:\b)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?-u:\b)",
+    r"|(?i:(?-u:\b)(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?-u:\b))",
+    r"|(?i:(?:[0-9a-f]{1,4}:){1,6}(?::[0-9a-f]{1,4}){1,6}(?-u:\b))",
+);
+
+/// The compiled built-in patterns.
+#[derive(Debug)]
+pub struct Patterns {
+    email: Regex,
+    phone: Regex,
+    ssn: Regex,
+    jwt: Regex,
+    bearer: Regex,
+    aws_id: Regex,
+    openai: Regex,
+    slack: Regex,
+    url_password: Regex,
+    pem: Regex,
+    ip: Regex,
+}
+
+fn compile(rule: RuleId, re: &str) -> Result<Regex, RedactError> {
+    Regex::new(re).map_err(|e| RedactError::BadRegex {
+        name: BUILTIN_NAMES
+            .get(rule)
+            .copied()
+            .unwrap_or("builtin")
+            .to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Byte before `i`, if any.
+fn before(b: &[u8], i: usize) -> Option<u8> {
+    i.checked_sub(1).and_then(|j| b.get(j).copied())
+}
+
+/// Whether a numeric match at `start..end` stands alone (not inside a longer number or word).
+fn numeric_bounds(b: &[u8], start: usize, end: usize) -> bool {
+    let left_ok = match before(b, start) {
+        None => true,
+        Some(p) => !(is_word(p) || p == b'.' || p == b'/' || p == b'+'),
+    };
+    let right_ok = match b.get(end) {
+        None => true,
+        Some(&n) if is_word(n) => false,
+        Some(&n) if n == b'.' || n == b'-' => !b.get(end + 1).is_some_and(u8::is_ascii_digit),
+        Some(_) => true,
+    };
+    left_ok && right_ok
+}
+
+/// Luhn checksum over the ASCII digits of `text` (other bytes ignored).
+pub fn luhn_ok(text: &[u8]) -> bool {
+    let mut sum = 0u32;
+    let mut double = false;
+    for &b in text.iter().rev() {
+        if !b.is_ascii_digit() {
+            continue;
+        }
+        let mut d = u32::from(b - b'0');
+        if double {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+        double = !double;
+    }
+    sum % 10 == 0
+}
+
+/// Whether `text` (digits, optionally with spaces or dashes) is a plausible card number:
+/// 13–19 digits, a major-network first digit (2–6) and a valid Luhn checksum.
+pub fn is_card_number(text: &[u8]) -> bool {
+    let mut count = 0usize;
+    let mut first = None;
+    for &b in text {
+        if b.is_ascii_digit() {
+            count += 1;
+            first.get_or_insert(b);
+        } else if b != b' ' && b != b'-' {
+            return false;
+        }
+    }
+    (13..=19).contains(&count) && matches!(first, Some(b'2'..=b'6')) && luhn_ok(text)
+}
+
+impl Patterns {
+    /// Compiles every built-in regex.
+    pub fn new() -> Result<Self, RedactError> {
+        Ok(Self {
+            email: compile(EMAIL, EMAIL_RE)?,
+            phone: compile(PHONE, PHONE_RE)?,
+            ssn: compile(SSN, SSN_RE)?,
+            jwt: compile(JWT, JWT_RE)?,
+            bearer: compile(BEARER, BEARER_RE)?,
+            aws_id: compile(AWS_ACCESS_KEY, AWS_ID_RE)?,
+            openai: compile(OPENAI_KEY, OPENAI_RE)?,
+            slack: compile(SLACK_WEBHOOK, SLACK_RE)?,
+            url_password: compile(URL_PASSWORD, URL_PASSWORD_RE)?,
+            pem: compile(PRIVATE_KEY, PEM_RE)?,
+            ip: compile(IP_ADDRESS, IP_RE)?,
+        })
+    }
+
+    /// Appends every match of the enabled rules whose trigger is in `flags`.
+    pub fn detect(&self, s: &str, flags: Flags, on: &[bool], out: &mut Vec<Found>) {
+        let enabled = |rule: RuleId| on.get(rule).copied().unwrap_or(false);
+        let b = s.as_bytes();
+        let push_all = |re: &Regex, rule: RuleId, out: &mut Vec<Found>| {
+            for m in re.find_iter(s) {
+                out.push(Found {
+                    start: m.start(),
+                    end: m.end(),
+                    rule,
+                });
+            }
+        };
+        if flags.has(Flags::PEM) && enabled(PRIVATE_KEY) {
+            push_all(&self.pem, PRIVATE_KEY, out);
+        }
+        if flags.has(Flags::URL) {
+            if enabled(SLACK_WEBHOOK) {
+                push_all(&self.slack, SLACK_WEBHOOK, out);
+            }
+            if enabled(URL_PASSWORD) {
+                for c in self.url_password.captures_iter(s) {
+                    if let Some(m) = c.get(1) {
+                        out.push(Found {
+                            start: m.start(),
+                            end: m.end(),
+                            rule: URL_PASSWORD,
+                        });
+                    }
+                }
+            }
+        }
+        if flags.has(Flags::BEARER) && enabled(BEARER) {
+            for c in self.bearer.captures_iter(s) {
+                if let Some(m) = c.get(1) {
+                    out.push(Found {
+                        start: m.start(),
+                        end: m.end(),
+                        rule: BEARER,
+                    });
+                }
+            }
+        }
+        if flags.has(Flags::JWT) && enabled(JWT) {
+            push_all(&self.jwt, JWT, out);
+        }
+        if flags.has(Flags::SK) && enabled(OPENAI_KEY) {
+            push_all(&self.openai, OPENAI_KEY, out);
+        }
+        if flags.has(Flags::AWS_ID) && enabled(AWS_ACCESS_KEY) {
+            push_all(&self.aws_id, AWS_ACCESS_KEY, out);
+        }
+        if flags.has(Flags::B64) && enabled(AWS_SECRET_KEY) {
+            scan_aws_secrets(b, out);
+        }
+        if flags.has(Flags::AT) && enabled(EMAIL) {
+            push_all(&self.email, EMAIL, out);
+        }
+        if flags.has(Flags::DIGITS) {
+            if enabled(CARD) {
+                scan_cards(b, out);
+            }
+            if enabled(SSN) {
+                for m in self.ssn.find_iter(s) {
+                    if ssn_valid(m.as_str().as_bytes()) && numeric_bounds(b, m.start(), m.end()) {
+                        out.push(Found {
+                            start: m.start(),
+                            end: m.end(),
+                            rule: SSN,
+                        });
+                    }
+                }
+            }
+            if enabled(PHONE) {
+                for m in self.phone.find_iter(s) {
+                    if phone_valid(m.as_str().as_bytes()) && numeric_bounds(b, m.start(), m.end()) {
+                        out.push(Found {
+                            start: m.start(),
+                            end: m.end(),
+                            rule: PHONE,
+                        });
+                    }
+                }
+            }
+        }
+        if flags.has(Flags::IP) && enabled(IP_ADDRESS) {
+            for m in self.ip.find_iter(s) {
+                if numeric_bounds(b, m.start(), m.end()) || m.as_str().contains(':') {
+                    out.push(Found {
+                        start: m.start(),
+                        end: m.end(),
+                        rule: IP_ADDRESS,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn digits_of(text: &[u8]) -> usize {
+    text.iter().filter(|b| b.is_ascii_digit()).count()
+}
+
+fn phone_valid(text: &[u8]) -> bool {
+    let digits = digits_of(text);
+    if !(8..=15).contains(&digits) {
+        return false;
+    }
+    let plus = text.first() == Some(&b'+');
+    let seps = text.iter().filter(|b| !b.is_ascii_digit()).count();
+    // a bare run of digits is a phone number only with an explicit + country code
+    plus || seps > 0
+}
+
+fn ssn_valid(text: &[u8]) -> bool {
+    let d: Vec<u8> = text.iter().copied().filter(u8::is_ascii_digit).collect();
+    if d.len() != 9 || text.get(3) != text.get(6) {
+        return false;
+    }
+    let area = &d[0..3];
+    area != b"000" && area != b"666" && area[0] != b'9' && &d[3..5] != b"00" && &d[5..9] != b"0000"
+}
+
+/// Finds Luhn-valid card numbers: digit groups joined by one consistent space or dash.
+fn scan_cards(b: &[u8], out: &mut Vec<Found>) {
+    const MAX_GROUPS: usize = 24;
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let left_ok = match before(b, i) {
+            None => true,
+            Some(p) => !(is_word(p) || p == b'.'),
+        };
+        let mut groups = [(0usize, 0usize); MAX_GROUPS];
+        let mut ng = 0;
+        let mut sep = None;
+        let mut j = i;
+        loop {
+            let gs = j;
+            while j < n && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            groups[ng] = (gs, j);
+            ng += 1;
+            if ng == MAX_GROUPS || j + 1 >= n {
+                break;
+            }
+            let s = b[j];
+            if (s == b' ' || s == b'-') && b[j + 1].is_ascii_digit() && sep.is_none_or(|x| x == s) {
+                sep = Some(s);
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let run_end = groups[ng - 1].1;
+        let right_ok = match b.get(run_end) {
+            None => true,
+            Some(&c) => {
+                !(is_word(c) || (c == b'.' && b.get(run_end + 1).is_some_and(u8::is_ascii_digit)))
+            }
+        };
+        let mut gi = if left_ok { 0 } else { 1 };
+        while gi < ng {
+            let mut matched = None;
+            let mut gj = ng;
+            while gj > gi {
+                gj -= 1;
+                let end = groups[gj].1;
+                if gj == ng - 1 && !right_ok {
+                    continue;
+                }
+                let span = &b[groups[gi].0..end];
+                if is_card_number(span) {
+                    matched = Some(gj);
+                    break;
+                }
+            }
+            match matched {
+                Some(gj) => {
+                    out.push(Found {
+                        start: groups[gi].0,
+                        end: groups[gj].1,
+                        rule: CARD,
+                    });
+                    gi = gj + 1;
+                }
+                None => gi += 1,
+            }
+        }
+        i = run_end.max(i + 1);
+    }
+}
+
+/// Finds 40-character base64 runs that look random (mixed case, digits, frequent class changes),
+/// so that commit hashes, paths and words are left alone.
+fn scan_aws_secrets(b: &[u8], out: &mut Vec<Found>) {
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if !is_b64(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && is_b64(b[i]) {
+            i += 1;
+        }
+        let len = i - start;
+        let len_ok = len == AWS_SECRET_LEN as usize;
+        if len_ok && looks_random(&b[start..i]) && before(b, start) != Some(b'_') {
+            out.push(Found {
+                start,
+                end: i,
+                rule: AWS_SECRET_KEY,
+            });
+        }
+    }
+}
+
+fn looks_random(run: &[u8]) -> bool {
+    let class = |c: u8| match c {
+        b'A'..=b'Z' => 0u8,
+        b'a'..=b'z' => 1,
+        b'0'..=b'9' => 2,
+        _ => 3,
+    };
+    let mut counts = [0usize; 4];
+    let mut transitions = 0;
+    let mut prev = None;
+    for &c in run {
+        let k = class(c);
+        counts[k as usize] += 1;
+        if prev.is_some_and(|p| p != k) {
+            transitions += 1;
+        }
+        prev = Some(k);
+    }
+    run.first() != Some(&b'/')
+        && counts[0] >= 2
+        && counts[1] >= 2
+        && counts[2] >= 1
+        && transitions >= 12
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(s: &str) -> Vec<(String, &'static str)> {
+        let p = Patterns::new().unwrap();
+        let mut out = Vec::new();
+        let on = vec![true; BUILTIN_NAMES.len()];
+        p.detect(s, Flags(u32::MAX), &on, &mut out);
+        out.into_iter()
+            .map(|f| (s[f.start..f.end].to_owned(), BUILTIN_NAMES[f.rule]))
+            .collect()
+    }
+
+    #[test]
+    fn luhn_accepts_test_cards_and_rejects_neighbours() {
+        assert!(is_card_number(b"4111 1111 1111 1111"));
+        assert!(is_card_number(b"378282246310005"));
+        assert!(!is_card_number(b"4111 1111 1111 1112"));
+        assert!(
+            !is_card_number(b"1234567890123452"),
+            "first digit 1 is no card network"
+        );
+    }
+
+    #[test]
+    fn cards_in_text_with_separators() {
+        let f = found("paid with 5555-5555-5555-4444 today, order 4111111111111112");
+        assert_eq!(f, vec![("5555-5555-5555-4444".to_owned(), "card")]);
+    }
+
+    #[test]
+    fn card_inside_longer_run_of_groups() {
+        let f = found("4111 1111 1111 1111 2027");
+        assert!(
+            f.contains(&("4111 1111 1111 1111".to_owned(), "card")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn phones_of_many_shapes() {
+        for p in [
+            "(415) 555-2671",
+            "415-555-2671",
+            "415.555.2671",
+            "+1 415 555 2671",
+            "1-415-555-2671",
+            "+14155552671",
+            "+44 20 7946 0958",
+            "+49 30 901820",
+            "+33 1 42 68 53 00",
+            "020 7946 0958",
+            "01 42 68 53 00",
+            "+91 98765 43210",
+        ] {
+            let f = found(&format!("call {p} now"));
+            assert!(f.iter().any(|(t, r)| t == p && *r == "phone"), "{p}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn ids_and_times_are_not_phones() {
+        for s in [
+            "2026-11-01T00:00:00.003Z",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "arn:aws:iam::123456789012:role/app",
+            "order 4829301847",
+            "v1.22.333",
+            "1-5759e988-bd862e3fe1be46a994272793",
+        ] {
+            assert!(found(s).is_empty(), "{s}: {:?}", found(s));
+        }
+    }
+
+    #[test]
+    fn ssn_validity_rules() {
+        assert_eq!(
+            found("ssn 123-45-6789"),
+            vec![("123-45-6789".to_owned(), "ssn")]
+        );
+        assert!(found("ssn 000-45-6789").is_empty());
+        assert!(found("ssn 123-45-67890").is_empty());
+    }
+
+    #[test]
+    fn aws_secret_vs_commit_hash() {
+        let f = found("secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY here");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(found("commit 3f786850e387550fdab836ed7e6dc881de23001b").is_empty());
+        assert!(found("/aws/lambda/AIStudioStreamingFunctionProd1").is_empty());
+    }
+
+    #[test]
+    fn url_password_only_the_password() {
+        let f = found("postgres://app:s3cr3t@db.internal:5432/app");
+        assert_eq!(
+            f[0],
+            ("s3cr3t".to_owned(), "url_password"),
+            "it outranks the e-mail overlap"
+        );
+    }
+
+    #[test]
+    fn pem_without_end_runs_to_end() {
+        let s = "key -----BEGIN RSA PRIVATE KEY-----\nMIIEabc";
+        let f = found(s);
+        assert_eq!(f[0].1, "private_key");
+        assert!(f[0].0.ends_with("MIIEabc"));
+    }
+}

@@ -1,0 +1,229 @@
+//! The cheap first look at a line or string: one Aho-Corasick pass for literal triggers and one
+//! byte-class pass for digit runs and long base64 runs. Rules whose trigger is absent never run,
+//! and a line with no trigger at all is copied through without being parsed.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+use super::keys::KEY_STEMS;
+
+/// A set of trigger bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags(pub u32);
+
+impl Flags {
+    /// `@`: e-mail addresses.
+    pub const AT: u32 = 1 << 0;
+    /// `://` or `hooks.slack`: URL passwords and Slack webhooks.
+    pub const URL: u32 = 1 << 1;
+    /// `eyJ`: JWTs.
+    pub const JWT: u32 = 1 << 2;
+    /// `bearer`: bearer credentials.
+    pub const BEARER: u32 = 1 << 3;
+    /// `AKIA` / `ASIA`: AWS access key ids.
+    pub const AWS_ID: u32 = 1 << 4;
+    /// `sk-`: OpenAI-style keys.
+    pub const SK: u32 = 1 << 5;
+    /// `-----BEGIN`: PEM blocks.
+    pub const PEM: u32 = 1 << 6;
+    /// A key stem (`pass`, `token`, `key`, ...): key rules and `key=value` text.
+    pub const KEY: u32 = 1 << 7;
+    /// A backslash: JSON escapes may hide any of the above, so nothing can be skipped.
+    pub const BACKSLASH: u32 = 1 << 8;
+    /// A run of at least [`MIN_DIGITS`] digits with separators: phone, card, SSN.
+    pub const DIGITS: u32 = 1 << 9;
+    /// A dotted-digit or `::` shape: IP addresses (only when that rule is on).
+    pub const IP: u32 = 1 << 10;
+    /// A run of at least 40 base64 characters: AWS secret keys.
+    pub const B64: u32 = 1 << 11;
+
+    /// Whether any bit in `mask` is set.
+    pub fn has(self, mask: u32) -> bool {
+        self.0 & mask != 0
+    }
+
+    /// Whether no trigger was seen.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Fewest digits in a separated run that may be a phone, SSN or card number (SSN has 9).
+pub const MIN_DIGITS: u32 = 9;
+
+/// Length of an AWS secret access key.
+pub const AWS_SECRET_LEN: u32 = 40;
+
+const C_DIGIT: u8 = 1;
+const C_SEP: u8 = 2;
+const C_B64: u8 = 4;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_digit() {
+            c |= C_DIGIT | C_B64;
+        }
+        if b.is_ascii_alphabetic() || b == b'/' || b == b'+' {
+            c |= C_B64;
+        }
+        if b == b' ' || b == b'-' || b == b'.' || b == b'(' || b == b')' {
+            c |= C_SEP;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+/// The literal triggers and the byte-class scan, built once.
+#[derive(Debug)]
+pub struct Prefilter {
+    literals: AhoCorasick,
+    bits: Vec<u32>,
+    ip: bool,
+}
+
+impl Prefilter {
+    /// Builds the automaton; `extra_stems` are lower-case segments of configured extra keys.
+    pub fn new(ip: bool, extra_stems: &[String]) -> Result<Self, aho_corasick::BuildError> {
+        let mut pats: Vec<String> = Vec::new();
+        let mut bits = Vec::new();
+        let fixed: [(&str, u32); 10] = [
+            ("@", Flags::AT),
+            ("://", Flags::URL),
+            ("hooks.slack", Flags::URL),
+            ("eyj", Flags::JWT),
+            ("bearer", Flags::BEARER),
+            ("akia", Flags::AWS_ID),
+            ("asia", Flags::AWS_ID),
+            ("sk-", Flags::SK),
+            ("-----begin", Flags::PEM),
+            ("\\", Flags::BACKSLASH),
+        ];
+        for (p, b) in fixed {
+            pats.push(p.to_owned());
+            bits.push(b);
+        }
+        for stem in KEY_STEMS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(extra_stems.iter().cloned())
+        {
+            pats.push(stem);
+            bits.push(Flags::KEY);
+        }
+        let literals = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&pats)?;
+        Ok(Self { literals, bits, ip })
+    }
+
+    /// All triggers present in `bytes`.
+    pub fn scan(&self, bytes: &[u8]) -> Flags {
+        let mut flags = 0u32;
+        for m in self.literals.find_overlapping_iter(bytes) {
+            flags |= self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
+        }
+        Flags(flags | self.shape(bytes))
+    }
+
+    fn shape(&self, bytes: &[u8]) -> u32 {
+        let mut flags = 0u32;
+        let mut digits = 0u32;
+        let mut seps = 0u32;
+        let mut b64 = 0u32;
+        let mut prev_digit = false;
+        let mut prev_dot_after_digit = false;
+        let mut colons = 0u32;
+        for &b in bytes {
+            let c = CLASS[b as usize];
+            if c & C_DIGIT != 0 {
+                digits += 1;
+                seps = 0;
+                if digits >= MIN_DIGITS {
+                    flags |= Flags::DIGITS;
+                }
+                if prev_dot_after_digit {
+                    flags |= Flags::IP;
+                }
+            } else if c & C_SEP != 0 && digits > 0 && seps < 2 {
+                seps += 1;
+            } else {
+                digits = 0;
+                seps = 0;
+            }
+            if c & C_B64 != 0 {
+                b64 += 1;
+                if b64 >= AWS_SECRET_LEN {
+                    flags |= Flags::B64;
+                }
+            } else {
+                b64 = 0;
+            }
+            if b == b':' {
+                colons += 1;
+            }
+            prev_dot_after_digit = b == b'.' && prev_digit;
+            prev_digit = c & C_DIGIT != 0;
+        }
+        if colons >= 2 {
+            flags |= Flags::IP;
+        }
+        if !self.ip {
+            flags &= !Flags::IP;
+        }
+        flags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(s: &str) -> Flags {
+        Prefilter::new(false, &[]).unwrap().scan(s.as_bytes())
+    }
+
+    #[test]
+    fn literal_triggers_are_case_insensitive() {
+        assert!(scan("Authorization: BEARER abc").has(Flags::BEARER));
+        assert!(scan("x AKIAABCD").has(Flags::AWS_ID));
+        assert!(scan("\"API_KEY\":1").has(Flags::KEY));
+        assert!(scan("a@b").has(Flags::AT));
+        assert!(scan("a\\u0040b").has(Flags::BACKSLASH));
+    }
+
+    #[test]
+    fn digit_runs_need_nine_digits() {
+        assert!(scan("call (555) 123-4567").has(Flags::DIGITS));
+        assert!(scan("4111 1111 1111 1111").has(Flags::DIGITS));
+        assert!(!scan("2026-11-01T00:00:00.003Z").has(Flags::DIGITS));
+        assert!(!scan("\"duration\":8123,\"userId\":\"4999\"").has(Flags::DIGITS));
+    }
+
+    #[test]
+    fn plain_harmless_line_has_no_trigger() {
+        let line = r#"{"timestamp":"2026-11-01T00:00:00.003Z","level":"info","message":"stream started","requestId":"req-1a2b3c4d","provider":"openai","modelId":"gpt-4o","duration":812}"#;
+        assert!(scan(line).is_empty(), "{:?}", scan(line));
+    }
+
+    #[test]
+    fn base64_run_of_forty_is_flagged() {
+        assert!(scan("k=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").has(Flags::B64));
+        assert!(!scan("k=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLE").has(Flags::B64));
+    }
+
+    #[test]
+    fn ip_flag_only_when_enabled() {
+        let on = Prefilter::new(true, &[]).unwrap();
+        assert!(on.scan(b"from 10.0.0.1").has(Flags::IP));
+        assert!(!scan("from 10.0.0.1").has(Flags::IP));
+    }
+}

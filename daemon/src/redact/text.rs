@@ -1,0 +1,281 @@
+//! Redaction of one string: runs the triggered detectors, finds `key=value` / `key: value` pairs
+//! with sensitive keys in free text, resolves overlapping matches and writes the replacements.
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+
+use super::keys::normalize_into;
+use super::patterns::Found;
+use super::prefilter::Flags;
+use super::replace::MARKER_PREFIX;
+use super::rules::{priority, COOKIE};
+use super::Redactor;
+
+/// Values after a sensitive key that are left alone: they carry nothing.
+const EMPTY_VALUES: &[&str] = &["null", "none", "nil", "undefined", "true", "false", "***"];
+
+/// Authorization schemes whose credential follows after a space.
+const SCHEMES: &[&str] = &[
+    "bearer",
+    "basic",
+    "digest",
+    "token",
+    "negotiate",
+    "apikey",
+    "aws4-hmac-sha256",
+    "hmac",
+];
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
+}
+
+fn ends_unquoted(b: u8) -> bool {
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b',' | b';' | b'&' | b')' | b'}' | b']' | b'"' | b'\'' | b'<' | b'>' | b'\\'
+        )
+}
+
+/// Whether `s` is already a redaction marker (so re-redacting output changes nothing).
+pub fn is_marker(s: &str) -> bool {
+    s.starts_with(MARKER_PREFIX) && s.ends_with(']')
+}
+
+impl Redactor {
+    /// Redacts patterns, sensitive `key=value` pairs and custom rules inside one string.
+    pub(crate) fn redact_text<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        if s.is_empty() {
+            return Cow::Borrowed(s);
+        }
+        let flags = self.prefilter.scan(s.as_bytes());
+        if flags.is_empty() && self.custom.is_empty() {
+            return Cow::Borrowed(s);
+        }
+        if self.allow.contains(s) {
+            return Cow::Borrowed(s);
+        }
+        let mut found: Vec<Found> = Vec::new();
+        self.patterns.detect(s, flags, &self.on, &mut found);
+        if flags.has(Flags::KEY) || self.keys.has_extra() {
+            self.scan_key_values(s, &mut found);
+        }
+        for (rule, re) in &self.custom {
+            for m in re.find_iter(s) {
+                if m.end() > m.start() {
+                    found.push(Found {
+                        start: m.start(),
+                        end: m.end(),
+                        rule: *rule,
+                    });
+                }
+            }
+        }
+        if found.is_empty() {
+            return Cow::Borrowed(s);
+        }
+        found.sort_unstable_by_key(|f| (f.start, priority(f.rule), Reverse(f.end)));
+        let mut out = String::with_capacity(s.len() + 16);
+        let mut last = 0;
+        for f in found {
+            if f.start < last || f.end <= f.start {
+                continue;
+            }
+            let Some(text) = s.get(f.start..f.end) else {
+                continue;
+            };
+            if self.allow.contains(text) || is_marker(text) {
+                continue;
+            }
+            out.push_str(&s[last..f.start]);
+            self.replacer.render(f.rule, text, &mut out);
+            self.counters.hit(f.rule);
+            last = f.end;
+        }
+        if last == 0 {
+            return Cow::Borrowed(s);
+        }
+        out.push_str(&s[last..]);
+        Cow::Owned(out)
+    }
+
+    /// Finds `key=value`, `key: value`, `"key":"value"` and `\"key\":\"value\"` pairs whose key
+    /// a key rule owns, and records the value span.
+    fn scan_key_values(&self, s: &str, out: &mut Vec<Found>) {
+        let b = s.as_bytes();
+        let n = b.len();
+        let mut norm = String::new();
+        for sep in memchr::memchr2_iter(b'=', b':', b) {
+            // `::` and `==` are not assignments (IPv6, ARNs, comparisons)
+            if b.get(sep + 1) == Some(&b[sep]) || (sep > 0 && b[sep - 1] == b[sep]) {
+                continue;
+            }
+            let mut k_end = sep;
+            while k_end > 0 && b[k_end - 1] == b' ' {
+                k_end -= 1;
+            }
+            if k_end > 0 && (b[k_end - 1] == b'"' || b[k_end - 1] == b'\'') {
+                k_end -= 1;
+                if k_end > 0 && b[k_end - 1] == b'\\' {
+                    k_end -= 1;
+                }
+            }
+            let mut k_start = k_end;
+            while k_start > 0 && is_key_byte(b[k_start - 1]) && k_end - k_start < 64 {
+                k_start -= 1;
+            }
+            if k_start == k_end {
+                continue;
+            }
+            let Some(key) = s.get(k_start..k_end) else {
+                continue;
+            };
+            normalize_into(key, &mut norm);
+            let Some(rule) = self.keys.classify(&norm) else {
+                continue;
+            };
+            if !self.on.get(rule).copied().unwrap_or(false) {
+                continue;
+            }
+            let mut v = sep + 1;
+            while v < n && (b[v] == b' ' || b[v] == b'\t') {
+                v += 1;
+            }
+            let Some((vs, ve)) = value_span(b, v, rule == COOKIE && b[sep] == b':') else {
+                continue;
+            };
+            let Some(value) = s.get(vs..ve) else {
+                continue;
+            };
+            let lower = value.to_ascii_lowercase();
+            if value.is_empty()
+                || EMPTY_VALUES.contains(&lower.as_str())
+                || value.starts_with(MARKER_PREFIX)
+                || value.starts_with('{')
+                || value.starts_with('[')
+            {
+                continue;
+            }
+            out.push(Found {
+                start: vs,
+                end: ve,
+                rule,
+            });
+        }
+    }
+}
+
+/// The byte span of the value starting at `v`: quoted, escaped-quoted or a bare word (with an
+/// authorization scheme, the credential after it too). `to_end` takes the rest of the text
+/// (a `Cookie:` header holds several `name=value` pairs).
+fn value_span(b: &[u8], v: usize, to_end: bool) -> Option<(usize, usize)> {
+    let n = b.len();
+    let first = *b.get(v)?;
+    if first == b'"' || first == b'\'' {
+        let mut i = v + 1;
+        while i < n {
+            if b[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b[i] == first {
+                return Some((v + 1, i));
+            }
+            i += 1;
+        }
+        return Some((v + 1, n));
+    }
+    if first == b'\\' && b.get(v + 1) == Some(&b'"') {
+        let start = v + 2;
+        let rest = b.get(start..)?;
+        let end = memchr::memmem::find(rest, b"\\\"").map_or(n, |p| start + p);
+        return Some((start, end));
+    }
+    if to_end {
+        let end = (v..n).find(|&i| b[i] == b'"' || b[i] == b'\n').unwrap_or(n);
+        return Some((v, end));
+    }
+    let word_end = (v..n).find(|&i| ends_unquoted(b[i])).unwrap_or(n);
+    let word = b.get(v..word_end)?;
+    let is_scheme = SCHEMES
+        .iter()
+        .any(|s| word.eq_ignore_ascii_case(s.as_bytes()));
+    if is_scheme && b.get(word_end) == Some(&b' ') {
+        let mut c = word_end;
+        while c < n && b[c] == b' ' {
+            c += 1;
+        }
+        let cred_end = (c..n).find(|&i| ends_unquoted(b[i])).unwrap_or(n);
+        if cred_end > c {
+            return Some((v, cred_end));
+        }
+    }
+    Some((v, word_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::redact::{RedactConfig, Redactor};
+
+    fn red(s: &str) -> String {
+        Redactor::new(&RedactConfig::default())
+            .unwrap()
+            .redact_text(s)
+            .into_owned()
+    }
+
+    #[test]
+    fn key_values_in_free_text() {
+        assert_eq!(
+            red("login password=hunter2 user=bob"),
+            "login password=[REDACTED:password] user=bob"
+        );
+        assert_eq!(
+            red("GET /cb?code=1&access_token=abc.def&x=1"),
+            "GET /cb?code=1&access_token=[REDACTED:token]&x=1"
+        );
+        assert_eq!(
+            red("Authorization: Basic dXNlcjpwYXNz"),
+            "Authorization: [REDACTED:authorization]"
+        );
+        assert_eq!(
+            red(r#"{"api_key": "abc123"}"#),
+            r#"{"api_key": "[REDACTED:api_key]"}"#
+        );
+        assert_eq!(
+            red(r#"body={\"secret\":\"s3\"}"#),
+            r#"body={\"secret\":\"[REDACTED:secret]\"}"#
+        );
+        assert_eq!(
+            red("Cookie: sid=1; theme=dark"),
+            "Cookie: [REDACTED:cookie]"
+        );
+    }
+
+    #[test]
+    fn counters_and_empty_values_stay() {
+        for s in [
+            "maxTokens=4096",
+            "tokens: 812",
+            "password=null",
+            "first token received",
+        ] {
+            assert_eq!(red(s), s);
+        }
+    }
+
+    #[test]
+    fn overlapping_matches_resolve_to_one_marker() {
+        let s = "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
+        assert_eq!(red(s), "Authorization: [REDACTED:authorization]");
+        let s = "auth header Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln ok";
+        assert_eq!(red(s), "auth header Bearer [REDACTED:bearer] ok");
+    }
+
+    #[test]
+    fn redacting_twice_changes_nothing_more() {
+        let once = red("mail alice@example.com card 4111 1111 1111 1111 password=x");
+        assert_eq!(red(&once), once);
+    }
+}
