@@ -29,6 +29,18 @@ impl AwsClients {
         Self::from_sdk_config(&loader.load().await)
     }
 
+    /// A CloudWatch Logs client whose SDK-level retries are off: the log sink retries itself
+    /// with the shared backoff and without a bound, so nothing is given up after 3 attempts.
+    pub fn logs_without_sdk_retries(&self) -> aws_sdk_cloudwatchlogs::Client {
+        let config = self
+            .logs
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    }
+
     /// Builds the clients from an already resolved SDK config (tests pin credentials this way).
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
         Self {

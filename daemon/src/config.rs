@@ -1,10 +1,34 @@
 //! The sidecar's TOML config: serde structs with named defaults, parsed once into a validated value.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::ApiConfig;
 use crate::redact::RedactConfig;
+use crate::sinks::cloudwatch_logs::CloudWatchLogsSinkConfig;
+use crate::sinks::file::{FileSinkConfig, LocalTarget};
+use crate::sinks::SinksConfig;
+use crate::sources::file::FileSourceConfig;
+use crate::sources::tcp::TcpSourceConfig;
+use crate::sources::DEFAULT_MAX_LINE_BYTES;
+
+/// Where checkpoints and the local default outputs go unless configured.
+pub const DEFAULT_DATA_DIR: &str = "aistudio-sidecar-data";
+/// Default memory for queued events (the 64 MB).
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default drain deadline after SIGTERM: below ECS's default 30 s stopTimeout, leaving the
+/// task time to exit before SIGKILL.
+pub const DEFAULT_SHUTDOWN_DEADLINE_SECS: u64 = 20;
+/// Environment variables whose presence means "AWS is configured" for the default sinks.
+const AWS_SETTING_VARS: [&str; 6] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+];
 
 /// Environment name used when neither the config nor `AISTUDIO_ENV` gives one.
 pub const DEFAULT_ENVIRONMENT: &str = "dev";
@@ -25,6 +49,108 @@ pub struct SidecarConfig {
     /// The redaction stage.
     #[serde(default)]
     pub redact: RedactConfig,
+    /// Directory for checkpoints and the local default outputs.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Where lines come from; stdin when none is configured.
+    #[serde(default)]
+    pub sources: SourcesConfig,
+    /// Where events go; with none configured, CloudWatch Logs when AWS settings are present,
+    /// else `<data_dir>/logs.ndjson`.
+    #[serde(default)]
+    pub sinks: SinksConfig,
+    /// Memory bounds.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// The loopback health and metrics API.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Seconds allowed to drain after SIGTERM before unsent events are failed back.
+    #[serde(default = "default_shutdown_deadline_secs")]
+    pub shutdown_deadline_secs: u64,
+    /// Set from the environment at load: AWS settings were found.
+    #[serde(skip)]
+    pub aws_detected: bool,
+}
+
+/// `[sources]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// Read stdin (the default when no other source is configured).
+    #[serde(default)]
+    pub stdin: Option<StdinSourceConfig>,
+    /// Tail files.
+    #[serde(default)]
+    pub file: Vec<FileSourceConfig>,
+    /// Listen for lines on a TCP port.
+    #[serde(default)]
+    pub tcp: Option<TcpSourceConfig>,
+    /// Lines longer than this are cut into several events as they are read.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        Self {
+            stdin: None,
+            file: Vec::new(),
+            tcp: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+}
+
+impl SourcesConfig {
+    /// Stdin is read when configured, or when nothing else is.
+    pub fn stdin_enabled(&self) -> bool {
+        self.stdin.is_some() || (self.file.is_empty() && self.tcp.is_none())
+    }
+}
+
+/// `[sources.stdin]` (no settings; its presence turns it on).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinSourceConfig {}
+
+/// `[buffer]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    /// Bytes of queued lines and events held in memory; beyond it, sources wait.
+    #[serde(default = "default_max_memory_bytes")]
+    pub max_memory_bytes: u64,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+        }
+    }
+}
+
+/// One sink the pipeline runs.
+#[derive(Debug, Clone)]
+pub enum SinkChoice {
+    /// CloudWatch Logs.
+    CloudWatchLogs(CloudWatchLogsSinkConfig),
+    /// A local file or stdout.
+    Local(LocalTarget),
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+fn default_max_line_bytes() -> usize {
+    DEFAULT_MAX_LINE_BYTES
+}
+fn default_max_memory_bytes() -> u64 {
+    DEFAULT_MAX_MEMORY_BYTES
+}
+fn default_shutdown_deadline_secs() -> u64 {
+    DEFAULT_SHUTDOWN_DEADLINE_SECS
 }
 
 /// Where AWS calls go.
@@ -49,6 +175,13 @@ impl Default for SidecarConfig {
             environment: default_environment(),
             aws: AwsConfig::default(),
             redact: RedactConfig::default(),
+            data_dir: default_data_dir(),
+            sources: SourcesConfig::default(),
+            sinks: SinksConfig::default(),
+            buffer: BufferConfig::default(),
+            api: ApiConfig::default(),
+            shutdown_deadline_secs: default_shutdown_deadline_secs(),
+            aws_detected: false,
         }
     }
 }
@@ -114,6 +247,42 @@ impl SidecarConfig {
         if let Some(endpoint) = lookup("AWS_ENDPOINT_URL").filter(|v| !v.is_empty()) {
             self.aws.endpoint_url = Some(endpoint);
         }
+        if let Some(group) = lookup("AISTUDIO_LOG_GROUP").filter(|v| !v.is_empty()) {
+            self.sinks
+                .cloudwatch_logs
+                .get_or_insert_with(CloudWatchLogsSinkConfig::default)
+                .log_group = Some(group);
+        }
+        self.aws_detected = self.aws.endpoint_url.is_some()
+            || AWS_SETTING_VARS
+                .iter()
+                .any(|name| lookup(name).is_some_and(|v| !v.is_empty()));
+    }
+
+    /// The sinks to run: the configured ones, else the embedded default.
+    pub fn sink_choices(&self) -> Vec<SinkChoice> {
+        let mut choices = Vec::new();
+        if let Some(cw) = &self.sinks.cloudwatch_logs {
+            choices.push(SinkChoice::CloudWatchLogs(cw.clone()));
+        }
+        if let Some(file) = &self.sinks.file {
+            choices.push(SinkChoice::Local(LocalTarget::File(file.clone())));
+        }
+        if self.sinks.stdout.is_some() {
+            choices.push(SinkChoice::Local(LocalTarget::Stdout));
+        }
+        if choices.is_empty() {
+            choices.push(if self.aws_detected {
+                SinkChoice::CloudWatchLogs(CloudWatchLogsSinkConfig::default())
+            } else {
+                SinkChoice::Local(LocalTarget::File(FileSinkConfig {
+                    path: self.data_dir.join("logs.ndjson"),
+                    max_bytes: crate::sinks::file::DEFAULT_MAX_FILE_BYTES,
+                    max_files: crate::sinks::file::DEFAULT_MAX_FILES,
+                }))
+            });
+        }
+        choices
     }
 
     /// Checks values that parse but make no sense.
@@ -125,14 +294,47 @@ impl SidecarConfig {
                 KNOWN_ENVIRONMENTS.join(", ")
             )));
         }
+        let mut problems = Vec::new();
         if let Some(endpoint) = &self.aws.endpoint_url {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!(
+                problems.push(format!(
                     "aws.endpoint_url `{endpoint}` must start with http:// or https://"
-                )));
+                ));
             }
         }
-        Ok(())
+        if let Some(cw) = &self.sinks.cloudwatch_logs {
+            problems.extend(cw.problems());
+        }
+        for (index, file) in self.sources.file.iter().enumerate() {
+            if file.include.is_empty() {
+                problems.push(format!("sources.file[{index}].include is empty; give at least one glob"));
+            }
+            for pattern in &file.include {
+                if let Err(err) = glob::Pattern::new(pattern) {
+                    problems.push(format!("sources.file[{index}].include `{pattern}` is not a valid glob: {err}"));
+                }
+            }
+        }
+        if self.sources.max_line_bytes == 0 {
+            problems.push("sources.max_line_bytes must be at least 1".into());
+        }
+        if self.buffer.max_memory_bytes < crate::sources::CHUNK_MAX_BYTES as u64 * 2 {
+            problems.push(format!(
+                "buffer.max_memory_bytes must be at least {} (two chunks)",
+                crate::sources::CHUNK_MAX_BYTES * 2
+            ));
+        }
+        if self.shutdown_deadline_secs == 0 {
+            problems.push("shutdown_deadline_secs must be at least 1".into());
+        }
+        if let Err(err) = crate::redact::Redactor::new(&self.redact) {
+            problems.push(format!("redact: {err}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("; ")))
+        }
     }
 }
 
@@ -159,7 +361,7 @@ mod tests {
             config.aws.endpoint_url.as_deref(),
             Some("http://127.0.0.1:5000")
         );
-        assert!(config.validate().is_ok());
+        config.validate().unwrap();
     }
 
     #[test]

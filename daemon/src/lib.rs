@@ -1,12 +1,20 @@
 //! The AI Studio observability sidecar: reads the server's log lines, redacts them, ships logs
 //! and metrics to CloudWatch, and provisions the dashboards and alarms the ops team reads.
 
+pub mod api;
 pub mod aws;
+pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod decode;
+pub mod event;
 pub mod provision;
 pub mod redact;
 pub mod shutdown;
+pub mod sinks;
+pub mod sources;
+pub mod telemetry;
+pub mod topology;
 
 use std::future::Future;
 
@@ -14,7 +22,5 @@ use config::SidecarConfig;
 
 /// Runs the sidecar until `shutdown` resolves.
 pub async fn run(config: SidecarConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let _ = config;
-    shutdown.await;
-    Ok(())
+    topology::run(config, shutdown).await
 }

@@ -1,0 +1,135 @@
+//! `[sinks.cloudwatch_logs]`: where and how log events go to CloudWatch Logs.
+
+use serde::{Deserialize, Serialize};
+
+/// Retention values PutRetentionPolicy accepts (CloudWatch Logs API reference,
+/// PutRetentionPolicy `retentionInDays`).
+pub const VALID_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+/// The seeds keep ECS container logs 30 days.
+pub const DEFAULT_RETENTION_DAYS: i32 = 30;
+/// A partly filled batch is sent after this long.
+pub const DEFAULT_BATCH_TIMEOUT_MS: u64 = 1000;
+/// Requests in flight per stream. One keeps lines with equal timestamps in order; CloudWatch
+/// accepts parallel calls to one stream since sequence tokens were dropped (2023).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1;
+
+/// `[sinks.cloudwatch_logs]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchLogsSinkConfig {
+    /// Log group; default `/aws/ecs/aistudio-{environment}-frontend` (the seeds' name).
+    #[serde(default)]
+    pub log_group: Option<String>,
+    /// Log stream; default the ECS task ID (from `ECS_CONTAINER_METADATA_URI_V4`), else the
+    /// hostname.
+    #[serde(default)]
+    pub log_stream: Option<String>,
+    /// Retention set when the sidecar creates the group (never changed on an existing group).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: i32,
+    /// Create the group when it is missing; off for roles without logs:CreateLogGroup.
+    #[serde(default = "default_true")]
+    pub create_log_group: bool,
+    /// Milliseconds a partly filled batch waits before it is sent.
+    #[serde(default = "default_batch_timeout_ms")]
+    pub batch_timeout_ms: u64,
+    /// PutLogEvents requests in flight at once.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+impl Default for CloudWatchLogsSinkConfig {
+    fn default() -> Self {
+        Self {
+            log_group: None,
+            log_stream: None,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            create_log_group: true,
+            batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+fn default_retention_days() -> i32 {
+    DEFAULT_RETENTION_DAYS
+}
+fn default_true() -> bool {
+    true
+}
+fn default_batch_timeout_ms() -> u64 {
+    DEFAULT_BATCH_TIMEOUT_MS
+}
+fn default_max_in_flight() -> usize {
+    DEFAULT_MAX_IN_FLIGHT
+}
+
+impl CloudWatchLogsSinkConfig {
+    /// The group name for `environment`.
+    pub fn log_group_for(&self, environment: &str) -> String {
+        self.log_group
+            .clone()
+            .unwrap_or_else(|| format!("/aws/ecs/aistudio-{environment}-frontend"))
+    }
+
+    /// Problems with the values, each a sentence.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !VALID_RETENTION_DAYS.contains(&self.retention_days) {
+            problems.push(format!(
+                "sinks.cloudwatch_logs.retention_days = {} is not a value CloudWatch accepts ({:?})",
+                self.retention_days, VALID_RETENTION_DAYS
+            ));
+        }
+        if self.max_in_flight == 0 {
+            problems.push("sinks.cloudwatch_logs.max_in_flight must be at least 1".into());
+        }
+        if let Some(stream) = &self.log_stream {
+            if stream.is_empty() || stream.len() > 512 || stream.contains([':', '*']) {
+                problems.push(format!(
+                    "sinks.cloudwatch_logs.log_stream `{stream}` must be 1-512 characters without ':' or '*'"
+                ));
+            }
+        }
+        if let Some(group) = &self.log_group {
+            let valid = !group.is_empty()
+                && group.len() <= 512
+                && group
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c));
+            if !valid {
+                problems.push(format!(
+                    "sinks.cloudwatch_logs.log_group `{group}` must be 1-512 characters of a-z, A-Z, 0-9, '_', '-', '/', '.', '#'"
+                ));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_seeds() {
+        let config = CloudWatchLogsSinkConfig::default();
+        assert_eq!(config.log_group_for("prod"), "/aws/ecs/aistudio-prod-frontend");
+        assert_eq!(config.retention_days, 30);
+        assert!(config.problems().is_empty());
+    }
+
+    #[test]
+    fn retention_outside_the_accepted_set_is_a_problem() {
+        let config = CloudWatchLogsSinkConfig {
+            retention_days: 31,
+            ..Default::default()
+        };
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("31"), "{problems:?}");
+    }
+}

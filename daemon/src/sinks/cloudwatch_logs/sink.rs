@@ -1,0 +1,175 @@
+//! The CloudWatch Logs sink task: batch, send with bounded concurrency, retry, acknowledge.
+
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::batch::{BatchBuilder, LogBatch};
+use super::retry::ErrorClass;
+use super::service::{ensure_stream, put_batch, StreamTarget};
+use crate::backoff::Backoff;
+use crate::event::LogEvent;
+use crate::telemetry::{SidecarEvent, Telemetry};
+
+/// A configured CloudWatch Logs sink.
+#[derive(Debug, Clone)]
+pub struct CloudWatchLogsSink {
+    /// SDK client (its own retries off: this sink retries, with the shared backoff).
+    pub client: aws_sdk_cloudwatchlogs::Client,
+    /// Group and stream.
+    pub target: StreamTarget,
+    /// A partly filled batch is sent after this long.
+    pub batch_timeout: Duration,
+    /// Requests in flight at once.
+    pub max_in_flight: usize,
+    /// Counters.
+    pub telemetry: Telemetry,
+}
+
+impl CloudWatchLogsSink {
+    /// Runs until `rx` closes (the pipeline drained) and everything is sent, or until `force`
+    /// (the shutdown deadline): then what is unsent is failed back to its source.
+    pub async fn run(self, mut rx: mpsc::Receiver<Vec<LogEvent>>, force: CancellationToken) {
+        if !self.ensure_stream_until_done(&force).await {
+            // Never reached AWS before the deadline: everything queued is failed back.
+            while let Ok(events) = rx.try_recv() {
+                self.give_up(&events_into_batch(events), "the shutdown deadline passed before the log stream could be created");
+            }
+            return;
+        }
+        let mut builder = BatchBuilder::default();
+        let mut in_flight = FuturesUnordered::new();
+        let mut deadline: Option<Instant> = None;
+        let mut open = true;
+        while open || !in_flight.is_empty() {
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = rx.recv(), if open && in_flight.len() < self.max_in_flight => {
+                    match received {
+                        Some(events) => {
+                            let count = events.len() as i64;
+                            for event in events {
+                                if let Some(batch) = builder.push(event) {
+                                    in_flight.push(self.send(batch, force.clone()));
+                                }
+                            }
+                            self.telemetry.queued(-count);
+                            if builder.is_empty() {
+                                deadline = None;
+                            } else if deadline.is_none() {
+                                deadline = Some(Instant::now() + self.batch_timeout);
+                            }
+                        }
+                        None => {
+                            open = false;
+                            if let Some(batch) = builder.take() {
+                                in_flight.push(self.send(batch, force.clone()));
+                            }
+                            deadline = None;
+                        }
+                    }
+                }
+                () = timer => {
+                    if let Some(batch) = builder.take() {
+                        in_flight.push(self.send(batch, force.clone()));
+                    }
+                    deadline = None;
+                }
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            }
+        }
+    }
+
+    async fn ensure_stream_until_done(&self, force: &CancellationToken) -> bool {
+        let mut backoff = Backoff::default();
+        loop {
+            match ensure_stream(&self.client, &self.target).await {
+                Ok(()) => return true,
+                Err(err) => {
+                    self.telemetry.emit(SidecarEvent::Retried);
+                    tracing::warn!(error = %err.message, "cloudwatch logs sink not ready; retrying");
+                }
+            }
+            tokio::select! {
+                () = backoff.wait() => {}
+                () = force.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Sends one batch until it is accepted, refused for good, or the deadline passes.
+    async fn send(&self, batch: LogBatch, force: CancellationToken) {
+        let mut backoff = Backoff::default();
+        loop {
+            let err = match put_batch(&self.client, &self.target, &batch, &self.telemetry).await {
+                Ok(()) => return, // dropping `batch` releases its acknowledgements
+                Err(err) => err,
+            };
+            match err.class {
+                ErrorClass::Permanent => {
+                    self.telemetry.emit(SidecarEvent::SinkError);
+                    self.give_up(&batch, &err.message);
+                    return;
+                }
+                ErrorClass::Recreate => {
+                    tracing::warn!(error = %err.message, "log group or stream missing; recreating");
+                    if let Err(err) = ensure_stream(&self.client, &self.target).await {
+                        tracing::warn!(error = %err.message, "cannot recreate the log stream yet");
+                    }
+                }
+                ErrorClass::Retry => {
+                    tracing::warn!(error = %err.message, attempt = backoff.attempts() + 1, "PutLogEvents failed; retrying");
+                }
+            }
+            self.telemetry.emit(SidecarEvent::Retried);
+            tokio::select! {
+                () = backoff.wait() => {}
+                () = force.cancelled() => {
+                    self.give_up(&batch, "the shutdown deadline passed while retrying");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn give_up(&self, batch: &LogBatch, why: &str) {
+        batch.fail();
+        self.telemetry
+            .emit(SidecarEvent::EventsDropped(batch.events.len() as u64));
+        tracing::error!(
+            events = batch.events.len(),
+            group = %self.target.group,
+            reason = why,
+            "log events not delivered; a file source re-reads them on the next start"
+        );
+    }
+}
+
+fn events_into_batch(events: Vec<LogEvent>) -> LogBatch {
+    let mut builder = BatchBuilder::default();
+    let mut acks = Vec::new();
+    let mut all = Vec::new();
+    for event in events {
+        if let Some(batch) = builder.push(event) {
+            all.extend(batch.events);
+            acks.extend(batch.acks);
+        }
+    }
+    if let Some(batch) = builder.take() {
+        all.extend(batch.events);
+        acks.extend(batch.acks);
+    }
+    LogBatch {
+        events: all,
+        bytes: 0,
+        acks,
+    }
+}

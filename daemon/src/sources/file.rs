@@ -1,0 +1,396 @@
+//! The file source: tails files matching globs in a shared volume, follows rename-and-create
+//! and copytruncate rotation, and resumes from acknowledged checkpoints.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::checkpoint::{fingerprint, ChunkAck, Checkpoints, FileId, TrackKey, FINGERPRINT_BYTES};
+use super::{LineSplitter, RawChunk, ReadFrom};
+use crate::decode::now_ms;
+use crate::event::Ack;
+use crate::telemetry::{SidecarEvent, Telemetry};
+
+/// How often an idle tailer looks for new lines, new files and rotations (Fluent Bit's tail
+/// input polls at 250 ms by default too).
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 250;
+/// How often acknowledged offsets are written to disk while running.
+const CHECKPOINT_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Bytes read per call.
+const READ_BUFFER_BYTES: usize = 256 * 1024;
+
+/// `[[sources.file]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// Glob patterns of the files to tail, e.g. `/var/log/aistudio/*.log`.
+    pub include: Vec<String>,
+    /// Where to start in a file that has no checkpoint and existed at start-up; files that
+    /// appear later are always read from their beginning.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// Checkpoint file; default `<data_dir>/checkpoints-<index>.json`.
+    #[serde(default)]
+    pub checkpoint_path: Option<PathBuf>,
+    /// Milliseconds between polls when there is nothing new to read.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_poll_interval_ms() -> u64 {
+    DEFAULT_POLL_INTERVAL_MS
+}
+
+/// Errors starting the file source.
+#[derive(Debug, thiserror::Error)]
+pub enum FileSourceError {
+    /// A glob pattern does not parse.
+    #[error("file source pattern `{pattern}` is invalid: {message}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
+    /// The tailer thread could not start.
+    #[error("cannot start the file source thread: {0}")]
+    Thread(std::io::Error),
+}
+
+struct Tailed {
+    path: PathBuf,
+    file: File,
+    key: TrackKey,
+    read_offset: u64,
+    head_len: usize,
+    head_fingerprint: u64,
+    splitter: LineSplitter,
+}
+
+/// A running tailer's shared checkpoints: the topology saves them once the sinks drained.
+pub type SharedCheckpoints = Arc<Mutex<Checkpoints>>;
+
+/// Starts the tailer thread.
+pub fn spawn(
+    config: FileSourceConfig,
+    checkpoints: SharedCheckpoints,
+    tx: mpsc::Sender<RawChunk>,
+    shutdown: CancellationToken,
+    telemetry: Telemetry,
+    max_line_bytes: usize,
+) -> Result<std::thread::JoinHandle<()>, FileSourceError> {
+    for pattern in &config.include {
+        glob::Pattern::new(pattern).map_err(|err| FileSourceError::Pattern {
+            pattern: pattern.clone(),
+            message: err.to_string(),
+        })?;
+    }
+    let mut tailer = Tailer {
+        config,
+        checkpoints,
+        tx,
+        telemetry,
+        max_line_bytes,
+        files: BTreeMap::new(),
+        retired: HashSet::new(),
+    };
+    std::thread::Builder::new()
+        .name("source-file".into())
+        .spawn(move || tailer.run(&shutdown))
+        .map_err(FileSourceError::Thread)
+}
+
+struct Tailer {
+    config: FileSourceConfig,
+    checkpoints: SharedCheckpoints,
+    tx: mpsc::Sender<RawChunk>,
+    telemetry: Telemetry,
+    max_line_bytes: usize,
+    files: BTreeMap<FileId, Tailed>,
+    /// Files rotated away and read to their end in this run: never read again.
+    retired: HashSet<FileId>,
+}
+
+impl Tailer {
+    fn run(&mut self, shutdown: &CancellationToken) {
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(1));
+        let mut last_save = Instant::now();
+        let mut first_scan = true;
+        while !shutdown.is_cancelled() {
+            self.discover(first_scan);
+            first_scan = false;
+            let mut progressed = false;
+            let ids: Vec<FileId> = self.files.keys().copied().collect();
+            for id in ids {
+                match self.read_available(id, shutdown) {
+                    Ok(read) => progressed |= read,
+                    Err(Stop) => return,
+                }
+            }
+            if self.handle_rotations().is_err() {
+                return;
+            }
+            if last_save.elapsed() >= CHECKPOINT_SAVE_INTERVAL {
+                self.save();
+                last_save = Instant::now();
+            }
+            if !progressed {
+                std::thread::sleep(poll);
+            }
+        }
+    }
+
+    fn save(&self) {
+        if let Ok(mut cps) = self.checkpoints.lock() {
+            if let Err(err) = cps.save() {
+                tracing::error!(error = %err, "file source: checkpoint not saved");
+            }
+        }
+    }
+
+    fn discover(&mut self, first_scan: bool) {
+        let patterns = self.config.include.clone();
+        for pattern in &patterns {
+            let Ok(paths) = glob::glob(pattern) else {
+                continue;
+            };
+            for path in paths.flatten() {
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                let id = FileId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                };
+                if let Some(tailed) = self.files.get_mut(&id) {
+                    if tailed.path != path && !path_points_to(&tailed.path, id) {
+                        // Renamed to another name the globs match: same file, keep reading.
+                        tailed.path = path.clone();
+                        if let Ok(mut cps) = self.checkpoints.lock() {
+                            cps.renamed(tailed.key, &path);
+                        }
+                    }
+                    continue;
+                }
+                if self.retired.contains(&id) {
+                    continue;
+                }
+                if let Err(err) = self.open(&path, id, meta.len(), first_scan) {
+                    tracing::warn!(path = %path.display(), error = %err, "file source: cannot open");
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, path: &Path, id: FileId, len: u64, first_scan: bool) -> std::io::Result<()> {
+        let mut file = File::open(path)?;
+        let head = read_head(&file)?;
+        let Ok(mut cps) = self.checkpoints.lock() else {
+            return Ok(());
+        };
+        let offset = match cps.resume_offset(id, &head) {
+            Some(offset) if offset <= len => offset,
+            Some(_) => 0,
+            None if first_scan && self.config.read_from == ReadFrom::End => len,
+            None => 0,
+        };
+        let key = cps.track(id, &head, offset, path);
+        drop(cps);
+        file.seek(SeekFrom::Start(offset))?;
+        tracing::info!(path = %path.display(), offset, "file source: tailing");
+        self.files.insert(
+            id,
+            Tailed {
+                path: path.to_path_buf(),
+                file,
+                key,
+                read_offset: offset,
+                head_len: head.len(),
+                head_fingerprint: fingerprint(&head),
+                splitter: LineSplitter::new(self.max_line_bytes),
+            },
+        );
+        Ok(())
+    }
+
+    /// Reads everything new in one file; true if any byte was read.
+    fn read_available(&mut self, id: FileId, shutdown: &CancellationToken) -> Result<bool, Stop> {
+        let Some(tailed) = self.files.get_mut(&id) else {
+            return Ok(false);
+        };
+        let Ok(meta) = tailed.file.metadata() else {
+            return Ok(false);
+        };
+        if meta.len() < tailed.read_offset || head_changed(tailed) {
+            // copytruncate: the file was emptied (and maybe refilled); start it over.
+            let head = read_head(&tailed.file).unwrap_or_default();
+            tracing::info!(path = %tailed.path.display(), "file source: truncation detected; reading from the start");
+            if let Ok(mut cps) = self.checkpoints.lock() {
+                tailed.key = cps.truncated(tailed.key, &head);
+            }
+            tailed.head_len = head.len();
+            tailed.head_fingerprint = fingerprint(&head);
+            tailed.read_offset = 0;
+            tailed.splitter.clear();
+            if tailed.file.seek(SeekFrom::Start(0)).is_err() {
+                return Ok(false);
+            }
+        }
+        let mut buf = vec![0u8; READ_BUFFER_BYTES];
+        let mut progressed = false;
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(progressed);
+            }
+            let n = match tailed.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    tracing::warn!(path = %tailed.path.display(), error = %err, "file source: read failed");
+                    break;
+                }
+            };
+            progressed = true;
+            let base = tailed.read_offset;
+            tailed.read_offset += n as u64;
+            let mut chunk = RawChunk::default();
+            let mut end_offset = None;
+            let mut ready = Vec::new();
+            tailed.splitter.feed(&buf[..n], |line, consumed| {
+                chunk.push_line(line);
+                end_offset = Some(base + consumed as u64);
+                if chunk.is_full() {
+                    ready.push((std::mem::take(&mut chunk), end_offset));
+                }
+            });
+            ready.push((chunk, end_offset));
+            for (chunk, end) in ready {
+                if chunk.is_empty() {
+                    continue;
+                }
+                let end = end.unwrap_or(base);
+                if !send(&self.checkpoints, &self.tx, &self.telemetry, tailed.key, chunk, end) {
+                    return Err(Stop);
+                }
+            }
+        }
+        if tailed.head_len < FINGERPRINT_BYTES && tailed.read_offset > tailed.head_len as u64 {
+            if let Ok(head) = read_head(&tailed.file) {
+                tailed.head_len = head.len();
+                tailed.head_fingerprint = fingerprint(&head);
+                if let Ok(mut cps) = self.checkpoints.lock() {
+                    cps.refresh_fingerprint(tailed.key, &head);
+                }
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// Retires files whose path now names another file (rename rotation) or that were
+    /// deleted, once read to their end; their unfinished last line is sent as a line.
+    fn handle_rotations(&mut self) -> Result<(), Stop> {
+        let mut gone = Vec::new();
+        for (id, tailed) in &self.files {
+            let replaced = match std::fs::metadata(&tailed.path) {
+                Ok(meta) => meta.ino() != id.ino || meta.dev() != id.dev,
+                Err(_) => tailed.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true),
+            };
+            if replaced {
+                gone.push(*id);
+            }
+        }
+        for id in gone {
+            // Read what the writer flushed between our last read and the rename.
+            let never = CancellationToken::new();
+            self.read_available(id, &never)?;
+            let Some(mut tailed) = self.files.remove(&id) else {
+                continue;
+            };
+            tracing::info!(path = %tailed.path.display(), "file source: rotated away; finished");
+            if let Some(last) = tailed.splitter.take_partial() {
+                let mut chunk = RawChunk::default();
+                chunk.push_line(&last);
+                let end = tailed.read_offset;
+                if !send(&self.checkpoints, &self.tx, &self.telemetry, tailed.key, chunk, end) {
+                    return Err(Stop);
+                }
+            }
+            self.retired.insert(id);
+        }
+        Ok(())
+    }
+}
+
+/// The downstream is gone (shutdown): stop reading.
+struct Stop;
+
+fn send(
+    checkpoints: &SharedCheckpoints,
+    tx: &mpsc::Sender<RawChunk>,
+    telemetry: &Telemetry,
+    key: TrackKey,
+    mut chunk: RawChunk,
+    end_offset: u64,
+) -> bool {
+    let seq = match checkpoints.lock() {
+        Ok(mut cps) => cps.sent(key, end_offset),
+        Err(_) => None,
+    };
+    if let Some(seq) = seq {
+        chunk.ack = Some(Ack::new(ChunkAck {
+            checkpoints: Arc::clone(checkpoints),
+            key,
+            seq,
+        }));
+    }
+    chunk.read_at_ms = now_ms();
+    telemetry.emit(SidecarEvent::LinesRead(chunk.len() as u64));
+    tx.blocking_send(chunk).is_ok()
+}
+
+fn read_head(file: &File) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; FINGERPRINT_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
+/// True when the first bytes we fingerprinted are no longer there (truncated and refilled
+/// past our offset between two polls).
+fn head_changed(tailed: &Tailed) -> bool {
+    if tailed.head_len == 0 {
+        return false;
+    }
+    let mut now = vec![0u8; tailed.head_len];
+    match tailed.file.read_at(&mut now, 0) {
+        Ok(n) if n == tailed.head_len => fingerprint(&now) != tailed.head_fingerprint,
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+fn path_points_to(path: &Path, id: FileId) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.ino() == id.ino && m.dev() == id.dev)
+        .unwrap_or(false)
+}

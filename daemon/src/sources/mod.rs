@@ -1,0 +1,192 @@
+//! Sources read log lines (stdin, file tail, TCP) and hand them downstream as `RawChunk`s.
+
+pub mod checkpoint;
+pub mod file;
+pub mod stdin;
+pub mod tcp;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Ack;
+
+/// Lines per chunk: large enough to amortise channel hand-offs, small enough to keep latency
+/// and the memory held per chunk low.
+pub const CHUNK_MAX_LINES: usize = 1024;
+/// Bytes per chunk, for the same reasons.
+pub const CHUNK_MAX_BYTES: usize = 256 * 1024;
+/// A line longer than this is cut into pieces as it is read, so one runaway line cannot hold
+/// unbounded memory; each piece stays an event (nothing is dropped). 4 MiB is four times
+/// CloudWatch's 1 MiB event limit, so normal oversized lines are split by the decoder instead.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Lines read together, with the acknowledgement their source waits for.
+#[derive(Debug, Default)]
+pub struct RawChunk {
+    /// The lines' bytes, back to back, without newlines.
+    pub data: Vec<u8>,
+    /// `(start, end)` of each line in `data`.
+    pub spans: Vec<(usize, usize)>,
+    /// When the chunk was read (epoch ms), the timestamp of lines that carry none.
+    pub read_at_ms: i64,
+    /// Released once every sink acknowledged every event of this chunk.
+    pub ack: Option<Ack>,
+}
+
+impl RawChunk {
+    /// Appends one line.
+    pub fn push_line(&mut self, line: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(line);
+        self.spans.push((start, self.data.len()));
+    }
+
+    /// The lines in order.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.spans.iter().map(|&(s, e)| &self.data[s..e])
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when the chunk holds no line.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// True when the chunk should be sent before taking more lines.
+    pub fn is_full(&self) -> bool {
+        self.spans.len() >= CHUNK_MAX_LINES || self.data.len() >= CHUNK_MAX_BYTES
+    }
+}
+
+/// Splits a byte stream into lines, carrying a partial last line over to the next read.
+#[derive(Debug)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    max_line_bytes: usize,
+}
+
+impl LineSplitter {
+    /// A splitter that cuts lines longer than `max_line_bytes`.
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            partial: Vec::new(),
+            max_line_bytes: max_line_bytes.max(1),
+        }
+    }
+
+    /// Feeds `bytes`; calls `on_line` with every complete line and the number of input bytes
+    /// consumed so far in this call (including its newline).
+    pub fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(&[u8], usize)) {
+        let total = bytes.len();
+        while let Some(pos) = memchr::memchr(b'\n', bytes) {
+            let consumed = total - bytes.len() + pos + 1;
+            if self.partial.is_empty() {
+                self.emit_cut(&bytes[..pos], consumed, &mut on_line);
+            } else {
+                self.partial.extend_from_slice(&bytes[..pos]);
+                let line = std::mem::take(&mut self.partial);
+                self.emit_cut(&line, consumed, &mut on_line);
+            }
+            bytes = &bytes[pos + 1..];
+        }
+        self.partial.extend_from_slice(bytes);
+        while self.partial.len() > self.max_line_bytes {
+            // A runaway line: emit its head now; the offset does not move past it, because the
+            // line is not complete, so a restart re-reads it whole.
+            let rest = self.partial.split_off(self.max_line_bytes);
+            let head = std::mem::replace(&mut self.partial, rest);
+            on_line(&head, total - bytes.len());
+        }
+    }
+
+    fn emit_cut(&self, line: &[u8], consumed: usize, on_line: &mut impl FnMut(&[u8], usize)) {
+        let mut pieces = line.chunks(self.max_line_bytes).peekable();
+        if pieces.peek().is_none() {
+            on_line(line, consumed);
+        }
+        for piece in pieces {
+            on_line(piece, consumed);
+        }
+    }
+
+    /// The bytes of an unfinished last line, if any (emitted at end of input).
+    pub fn take_partial(&mut self) -> Option<Vec<u8>> {
+        if self.partial.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.partial))
+        }
+    }
+
+    /// Bytes held for an unfinished line.
+    pub fn partial_len(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// Forgets any unfinished line (after a truncation).
+    pub fn clear(&mut self) {
+        self.partial.clear();
+    }
+}
+
+/// Where a file source starts in a file it has never seen before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    /// From the first byte (nothing the server wrote before the sidecar started is lost).
+    #[default]
+    Beginning,
+    /// From the current end (only lines written from now on).
+    End,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(splitter: &mut LineSplitter, input: &[u8]) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        splitter.feed(input, |line, consumed| {
+            out.push((String::from_utf8_lossy(line).into_owned(), consumed))
+        });
+        out
+    }
+
+    #[test]
+    fn splits_lines_and_carries_partials_across_reads() {
+        let mut s = LineSplitter::new(1024);
+        assert_eq!(
+            split(&mut s, b"one\ntwo\nthr"),
+            vec![("one".into(), 4), ("two".into(), 8)]
+        );
+        assert_eq!(s.partial_len(), 3);
+        assert_eq!(split(&mut s, b"ee\n\n"), vec![("three".into(), 3), ("".into(), 4)]);
+        assert_eq!(s.take_partial(), None);
+    }
+
+    #[test]
+    fn cuts_runaway_lines_without_losing_bytes() {
+        let mut s = LineSplitter::new(4);
+        let got = split(&mut s, b"abcdefghij\nxy");
+        let text: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(text, vec!["abcd", "efgh", "ij"]);
+        let got = split(&mut s, b"zzzzzz");
+        let text: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(text, vec!["xyzz"]);
+        assert_eq!(s.take_partial(), Some(b"zzzz".to_vec()));
+    }
+
+    #[test]
+    fn chunk_keeps_line_order() {
+        let mut chunk = RawChunk::default();
+        chunk.push_line(b"a");
+        chunk.push_line(b"");
+        chunk.push_line(b"ccc");
+        let lines: Vec<&[u8]> = chunk.lines().collect();
+        assert_eq!(lines, vec![&b"a"[..], b"", b"ccc"]);
+        assert_eq!(chunk.len(), 3);
+    }
+}
