@@ -90,12 +90,16 @@ fn before(b: &[u8], i: usize) -> Option<u8> {
 fn numeric_bounds(b: &[u8], start: usize, end: usize) -> bool {
     let left_ok = match before(b, start) {
         None => true,
+        // `job-0094-4971-...`: a dash inside an identifier
+        Some(b'-') => !before(b, start - 1).is_some_and(|p| p.is_ascii_alphanumeric()),
         Some(p) => !(is_word(p) || p == b'.' || p == b'/' || p == b'+'),
     };
     let right_ok = match b.get(end) {
         None => true,
         Some(&n) if is_word(n) => false,
-        Some(&n) if n == b'.' || n == b'-' => !b.get(end + 1).is_some_and(u8::is_ascii_digit),
+        Some(&n) if n == b'.' || n == b'-' => {
+            !b.get(end + 1).is_some_and(u8::is_ascii_alphanumeric)
+        }
         Some(_) => true,
     };
     left_ok && right_ok
@@ -476,6 +480,7 @@ mod tests {
             "order 4829301847",
             "v1.22.333",
             "1-5759e988-bd862e3fe1be46a994272793",
+            "job-75984b19-0099-4568-ace6-2934012d61d1",
         ] {
             assert!(found(s).is_empty(), "{s}: {:?}", found(s));
         }

@@ -8,7 +8,9 @@ use super::keys::normalize_into;
 use super::patterns::Found;
 use super::prefilter::Flags;
 use super::replace::MARKER_PREFIX;
-use super::rules::{priority, COOKIE};
+use super::rules::{
+    priority, API_KEY, AUTHORIZATION, CLIENT_SECRET, COOKIE, PASSWORD, SECRET, TOKEN,
+};
 use super::Redactor;
 
 /// Values after a sensitive key that are left alone: they carry nothing.
@@ -34,8 +36,32 @@ fn ends_unquoted(b: u8) -> bool {
     b.is_ascii_whitespace()
         || matches!(
             b,
-            b',' | b';' | b'&' | b')' | b'}' | b']' | b'"' | b'\'' | b'<' | b'>' | b'\\'
+            b',' | b';' | b')' | b'}' | b']' | b'"' | b'\'' | b'<' | b'>' | b'\\'
         )
+}
+
+/// End of an unquoted value starting at `start`: the first delimiter, or an `&` that starts
+/// the next `name=` of a query string (a lone `&` is part of a password).
+fn word_end(b: &[u8], start: usize) -> usize {
+    let n = b.len();
+    let mut i = start;
+    while i < n {
+        let c = b[i];
+        if ends_unquoted(c) {
+            return i;
+        }
+        if c == b'&' {
+            let mut j = i + 1;
+            while j < n && is_key_byte(b[j]) {
+                j += 1;
+            }
+            if j > i + 1 && b.get(j) == Some(&b'=') {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    n
 }
 
 /// Whether `s` is already a redaction marker (so re-redacting output changes nothing).
@@ -125,7 +151,8 @@ impl Redactor {
             while k_start > 0 && is_key_byte(b[k_start - 1]) && k_end - k_start < 64 {
                 k_start -= 1;
             }
-            if k_start == k_end {
+            // `arn:aws:...:secret:name` is a path, not a pair
+            if k_start == k_end || (b[sep] == b':' && k_start > 0 && b[k_start - 1] == b':') {
                 continue;
             }
             let Some(key) = s.get(k_start..k_end) else {
@@ -142,9 +169,17 @@ impl Redactor {
             while v < n && (b[v] == b' ' || b[v] == b'\t') {
                 v += 1;
             }
-            let Some((vs, ve)) = value_span(b, v, rule == COOKIE && b[sep] == b':') else {
+            let Some((vs, mut ve)) = value_span(b, v, rule == COOKIE && b[sep] == b':') else {
                 continue;
             };
+            // an unquoted passphrase may hold spaces: take words up to the next `key=`
+            let opaque = matches!(
+                rule,
+                PASSWORD | SECRET | CLIENT_SECRET | TOKEN | API_KEY | AUTHORIZATION
+            );
+            if opaque && vs == v {
+                ve = extend_words(b, ve);
+            }
             let Some(value) = s.get(vs..ve) else {
                 continue;
             };
@@ -163,6 +198,23 @@ impl Redactor {
                 rule,
             });
         }
+    }
+}
+
+/// Extends an unquoted value ending at `end` over following space-separated words, stopping
+/// at a delimiter, at a word that is itself a `key=` / `key:` pair, or at the end.
+fn extend_words(b: &[u8], mut end: usize) -> usize {
+    loop {
+        if b.get(end) != Some(&b' ') {
+            return end;
+        }
+        let start = end + 1;
+        let w_end = word_end(b, start);
+        let word = &b[start..w_end];
+        if word.is_empty() || word.contains(&b'=') || word.ends_with(b":") {
+            return end;
+        }
+        end = w_end;
     }
 }
 
@@ -196,22 +248,22 @@ fn value_span(b: &[u8], v: usize, to_end: bool) -> Option<(usize, usize)> {
         let end = (v..n).find(|&i| b[i] == b'"' || b[i] == b'\n').unwrap_or(n);
         return Some((v, end));
     }
-    let word_end = (v..n).find(|&i| ends_unquoted(b[i])).unwrap_or(n);
-    let word = b.get(v..word_end)?;
+    let first_end = word_end(b, v);
+    let word = b.get(v..first_end)?;
     let is_scheme = SCHEMES
         .iter()
         .any(|s| word.eq_ignore_ascii_case(s.as_bytes()));
-    if is_scheme && b.get(word_end) == Some(&b' ') {
-        let mut c = word_end;
+    if is_scheme && b.get(first_end) == Some(&b' ') {
+        let mut c = first_end;
         while c < n && b[c] == b' ' {
             c += 1;
         }
-        let cred_end = (c..n).find(|&i| ends_unquoted(b[i])).unwrap_or(n);
+        let cred_end = word_end(b, c);
         if cred_end > c {
             return Some((v, cred_end));
         }
     }
-    Some((v, word_end))
+    Some((v, first_end))
 }
 
 #[cfg(test)]
