@@ -33,9 +33,9 @@ pub const FALLBACK_REGION: &str = "us-east-1";
 /// Arguments of `aistudio-sidecar provision`.
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
-    /// What to do.
+    /// What to do (boxed: the verbs carry many placeholder options).
     #[command(subcommand)]
-    pub command: ProvisionCommand,
+    pub command: Box<ProvisionCommand>,
 }
 
 /// The provisioning verbs.
@@ -188,7 +188,7 @@ pub async fn apply(
 
 /// Runs a provisioning verb (the command-line edge: errors become messages here).
 pub async fn execute(args: ProvisionArgs) -> anyhow::Result<()> {
-    match args.command {
+    match *args.command {
         ProvisionCommand::Validate { dir } => {
             let problems = validate::validate_dir(&dir)?;
             if problems.is_empty() {
