@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn delays_are_jittered_within_the_ceiling() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10)).with_seed(7);
+        let mut backoff =
+            Backoff::new(Duration::from_millis(100), Duration::from_secs(10)).with_seed(7);
         let mut distinct = std::collections::BTreeSet::new();
         for _ in 0..20 {
             let ceiling = backoff.ceiling();
@@ -99,7 +100,10 @@ mod tests {
             assert!(delay <= ceiling, "{delay:?} > {ceiling:?}");
             distinct.insert(delay);
         }
-        assert!(distinct.len() > 15, "jitter should spread delays: {distinct:?}");
+        assert!(
+            distinct.len() > 15,
+            "jitter should spread delays: {distinct:?}"
+        );
     }
 
     #[test]
@@ -122,7 +126,10 @@ mod tests {
         }
         // The timer wheel has millisecond resolution: each sleep ends on the next whole ms.
         let elapsed = start.elapsed();
-        assert!(elapsed >= total && elapsed <= total + Duration::from_millis(5), "{elapsed:?} vs {total:?}");
+        assert!(
+            elapsed >= total && elapsed <= total + Duration::from_millis(5),
+            "{elapsed:?} vs {total:?}"
+        );
         assert_eq!(backoff.attempts(), 5);
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::SidecarConfig;
+use crate::redact::{RedactConfig, Redactor};
 
 /// The AI Studio observability sidecar.
 #[derive(Debug, Parser)]
@@ -46,8 +47,14 @@ pub async fn execute(cli: Cli) -> ExitCode {
     match dispatch(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line.
-            eprintln!("aistudio-sidecar: error: {err:#}");
+            // `{:#}` prints the whole context chain on one line; it may quote input (a config
+            // value, a log line), so it goes through the default redactor like every log.
+            let message = format!("{err:#}");
+            let clean = match Redactor::new(&RedactConfig::default()) {
+                Ok(redactor) => redactor.redact_str(&message).into_owned(),
+                Err(_) => message,
+            };
+            eprintln!("aistudio-sidecar: error: {clean}");
             ExitCode::FAILURE
         }
     }
@@ -56,8 +63,12 @@ pub async fn execute(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => {
+            // Handlers first: a SIGTERM during start-up must drain, not kill.
+            let shutdown = crate::shutdown::signal();
             let config = SidecarConfig::load(config.as_deref())?;
-            crate::run(config, crate::shutdown::signal()).await
+            let redactor = Redactor::new(&config.redact)?;
+            crate::own_logs::init(std::sync::Arc::new(redactor));
+            crate::run(config, shutdown).await
         }
         Command::Validate { config } => {
             SidecarConfig::load(Some(&config))?;

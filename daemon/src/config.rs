@@ -307,16 +307,25 @@ impl SidecarConfig {
         }
         for (index, file) in self.sources.file.iter().enumerate() {
             if file.include.is_empty() {
-                problems.push(format!("sources.file[{index}].include is empty; give at least one glob"));
+                problems.push(format!(
+                    "sources.file[{index}].include is empty; give at least one glob"
+                ));
             }
             for pattern in &file.include {
                 if let Err(err) = glob::Pattern::new(pattern) {
-                    problems.push(format!("sources.file[{index}].include `{pattern}` is not a valid glob: {err}"));
+                    problems.push(format!(
+                        "sources.file[{index}].include `{pattern}` is not a valid glob: {err}"
+                    ));
                 }
             }
         }
-        if self.sources.max_line_bytes == 0 {
-            problems.push("sources.max_line_bytes must be at least 1".into());
+        if self.sources.max_line_bytes == 0
+            || self.sources.max_line_bytes > self.redact.max_line_bytes
+        {
+            problems.push(format!(
+                "sources.max_line_bytes must be between 1 and redact.max_line_bytes ({}), so every piece of a long line is redacted rather than replaced",
+                self.redact.max_line_bytes
+            ));
         }
         if self.buffer.max_memory_bytes < crate::sources::CHUNK_MAX_BYTES as u64 * 2 {
             problems.push(format!(

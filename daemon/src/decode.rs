@@ -95,10 +95,7 @@ pub fn line_timestamp_ms(line: &[u8]) -> Option<i64> {
 }
 
 fn trim_ascii_start(bytes: &[u8]) -> &[u8] {
-    let skip = bytes
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
+    let skip = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
     &bytes[skip..]
 }
 

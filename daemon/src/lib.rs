@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod event;
+pub mod own_logs;
 pub mod provision;
 pub mod redact;
 pub mod shutdown;

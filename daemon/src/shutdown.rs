@@ -1,30 +1,56 @@
 //! The one shutdown signal: SIGTERM (ECS stop) or Ctrl-C resolves a future.
 
-/// Resolves on SIGTERM or SIGINT. If the handler cannot be installed it never resolves,
-/// and the failure is reported on stderr so the operator knows signals will kill hard.
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            eprintln!("aistudio-sidecar: cannot listen for Ctrl-C: {err}");
-            std::future::pending::<()>().await;
-        }
-    };
+use std::future::Future;
+
+/// Installs the SIGTERM and SIGINT handlers now (so a signal arriving during start-up is not
+/// fatal) and returns a future that resolves on the first of them. If a handler cannot be
+/// installed the failure is reported on stderr and that signal is not awaited.
+pub fn signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
+    let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
+            Ok(stream) => Some(stream),
             Err(err) => {
                 eprintln!("aistudio-sidecar: cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
+                None
+            }
+        };
+    #[cfg(unix)]
+    let mut interrupt =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                eprintln!("aistudio-sidecar: cannot listen for Ctrl-C: {err}");
+                None
+            }
+        };
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match terminate.as_mut() {
+                    Some(stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match interrupt.as_mut() {
+                    Some(stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = int => {},
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

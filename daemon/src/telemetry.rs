@@ -234,7 +234,10 @@ mod tests {
         t.emit(SidecarEvent::EventsShipped(2));
         t.emit(SidecarEvent::EventsRejected(RejectReason::TooNew, 4));
         let text = t.render_prometheus(&[("email", 5)]);
-        assert!(text.contains("aistudio_sidecar_lines_read_total 3\n"), "{text}");
+        assert!(
+            text.contains("aistudio_sidecar_lines_read_total 3\n"),
+            "{text}"
+        );
         assert!(text.contains("aistudio_sidecar_events_shipped_total 2\n"));
         assert!(text.contains("aistudio_sidecar_events_rejected_total{reason=\"too_new\"} 4\n"));
         assert!(text.contains("aistudio_sidecar_events_rejected_total{reason=\"too_old\"} 0\n"));

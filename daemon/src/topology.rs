@@ -38,7 +38,8 @@ pub async fn run(
 
     // Memory bound: two queues (raw chunks, decoded events) share the budget; each slot
     // holds at most one chunk of CHUNK_MAX_BYTES.
-    let slots = (config.buffer.max_memory_bytes / 2 / CHUNK_MAX_BYTES as u64).clamp(1, 4096) as usize;
+    let slots =
+        (config.buffer.max_memory_bytes / 2 / CHUNK_MAX_BYTES as u64).clamp(1, 4096) as usize;
     let (raw_tx, raw_rx) = mpsc::channel::<RawChunk>(slots);
 
     // Sinks first, so nothing is read before there is somewhere to put it.
@@ -71,11 +72,15 @@ pub async fn run(
             }
             SinkChoice::Local(target) => {
                 match &target {
-                    LocalTarget::File(f) => tracing::info!(path = %f.path.display(), "no AWS settings or a file sink configured: writing redacted logs to a local file"),
+                    LocalTarget::File(f) => {
+                        tracing::info!(path = %f.path.display(), "no AWS settings or a file sink configured: writing redacted logs to a local file")
+                    }
                     LocalTarget::Stdout => tracing::info!("writing redacted logs to stdout"),
                 }
                 let telemetry = telemetry.clone();
-                sinks.spawn_blocking(move || crate::sinks::file::run_blocking(target, rx, telemetry));
+                sinks.spawn_blocking(move || {
+                    crate::sinks::file::run_blocking(target, rx, telemetry)
+                });
             }
         }
     }
@@ -117,12 +122,17 @@ pub async fn run(
         });
     }
     for (index, file_config) in config.sources.file.iter().enumerate() {
-        let path = file_config.checkpoint_path.clone().unwrap_or_else(|| {
-            config.data_dir.join(format!("checkpoints-{index}.json"))
-        });
+        let path = file_config
+            .checkpoint_path
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join(format!("checkpoints-{index}.json")));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create the checkpoint directory {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!(
+                    "cannot create the checkpoint directory {}",
+                    parent.display()
+                )
+            })?;
         }
         let cps = Arc::new(Mutex::new(Checkpoints::load(Some(path))?));
         checkpoints.push(Arc::clone(&cps));
@@ -139,11 +149,17 @@ pub async fn run(
         });
     }
     if let Some(tcp_config) = &config.sources.tcp {
-        let listener = tcp::bind(tcp_config)
-            .await
-            .with_context(|| format!("cannot listen on {} for the tcp source", tcp_config.address))?;
+        let listener = tcp::bind(tcp_config).await.with_context(|| {
+            format!("cannot listen on {} for the tcp source", tcp_config.address)
+        })?;
         tracing::info!(address = %tcp_config.address, "tcp source listening");
-        sources.spawn(tcp::serve(listener, raw_tx.clone(), stop_sources.clone(), telemetry.clone(), max_line));
+        sources.spawn(tcp::serve(
+            listener,
+            raw_tx.clone(),
+            stop_sources.clone(),
+            telemetry.clone(),
+            max_line,
+        ));
     }
     drop(raw_tx);
     sources.close();
@@ -153,7 +169,12 @@ pub async fn run(
     if config.api.enabled {
         let listener = tokio::net::TcpListener::bind(config.api.address)
             .await
-            .with_context(|| format!("cannot listen on {} for the health and metrics API; set api.address", config.api.address))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} for the health and metrics API; set api.address",
+                    config.api.address
+                )
+            })?;
         let app = crate::api::router(telemetry.clone(), Arc::clone(&redactor));
         let stop = api_stop.clone();
         tokio::spawn(async move {
@@ -175,7 +196,10 @@ pub async fn run(
     stop_sources.cancel();
     let deadline = Duration::from_secs(config.shutdown_deadline_secs);
     if tokio::time::timeout(deadline, sinks.wait()).await.is_err() {
-        tracing::error!(deadline_secs = config.shutdown_deadline_secs, "sinks did not drain before the deadline; failing back what is unsent");
+        tracing::error!(
+            deadline_secs = config.shutdown_deadline_secs,
+            "sinks did not drain before the deadline; failing back what is unsent"
+        );
         force.cancel();
         let _ = tokio::time::timeout(GIVE_UP_GRACE, sinks.wait()).await;
     }

@@ -2,3 +2,4 @@
 
 pub mod emulator;
 pub mod server_harness;
+pub mod sidecar;

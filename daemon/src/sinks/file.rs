@@ -46,7 +46,11 @@ pub enum LocalTarget {
 
 /// Writes events until the channel closes. Each received group is flushed before its
 /// acknowledgements are released, so a checkpoint never runs ahead of the file.
-pub fn run_blocking(target: LocalTarget, mut rx: mpsc::Receiver<Vec<LogEvent>>, telemetry: Telemetry) {
+pub fn run_blocking(
+    target: LocalTarget,
+    mut rx: mpsc::Receiver<Vec<LogEvent>>,
+    telemetry: Telemetry,
+) {
     let mut writer = match Writer::open(&target) {
         Ok(writer) => writer,
         Err(err) => {
@@ -185,6 +189,10 @@ mod tests {
         let mut second = path.as_os_str().to_owned();
         second.push(".2");
         assert_eq!(read(std::path::Path::new(&second)), "line-2-0123456789\n");
-        assert_eq!(read(&path), "", "the live file is empty after the last rotation");
+        assert_eq!(
+            read(&path),
+            "",
+            "the live file is empty after the last rotation"
+        );
     }
 }

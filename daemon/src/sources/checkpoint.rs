@@ -306,12 +306,13 @@ impl Checkpoints {
         let mut files: Vec<FileCheckpoint> = self.saved.values().cloned().collect();
         files.extend(self.tracked.values().map(|t| t.checkpoint.clone()));
         files.sort_by_key(|cp| cp.id);
-        let body = serde_json::to_vec_pretty(&CheckpointFile { version: 1, files }).map_err(
-            |err| CheckpointError::Corrupt {
-                path: path.display().to_string(),
-                message: err.to_string(),
-            },
-        )?;
+        let body =
+            serde_json::to_vec_pretty(&CheckpointFile { version: 1, files }).map_err(|err| {
+                CheckpointError::Corrupt {
+                    path: path.display().to_string(),
+                    message: err.to_string(),
+                }
+            })?;
         let tmp = path.with_extension("tmp");
         let io = |source| CheckpointError::Io {
             action: "write",
@@ -403,7 +404,10 @@ mod tests {
         let cps = Checkpoints::load(Some(path)).unwrap();
         assert_eq!(cps.resume_offset(ID, b"first line\nsecond\n"), Some(11));
         assert_eq!(cps.resume_offset(ID, b"other file\n"), None, "inode reused");
-        assert_eq!(cps.resume_offset(FileId { dev: 1, ino: 7 }, b"first line\n"), None);
+        assert_eq!(
+            cps.resume_offset(FileId { dev: 1, ino: 7 }, b"first line\n"),
+            None
+        );
     }
 
     #[test]

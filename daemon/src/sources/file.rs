@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::checkpoint::{fingerprint, ChunkAck, Checkpoints, FileId, TrackKey, FINGERPRINT_BYTES};
+use super::checkpoint::{fingerprint, Checkpoints, ChunkAck, FileId, TrackKey, FINGERPRINT_BYTES};
 use super::{LineSplitter, RawChunk, ReadFrom};
 use crate::decode::now_ms;
 use crate::event::Ack;
@@ -281,7 +281,14 @@ impl Tailer {
                     continue;
                 }
                 let end = end.unwrap_or(base);
-                if !send(&self.checkpoints, &self.tx, &self.telemetry, tailed.key, chunk, end) {
+                if !send(
+                    &self.checkpoints,
+                    &self.tx,
+                    &self.telemetry,
+                    tailed.key,
+                    chunk,
+                    end,
+                ) {
                     return Err(Stop);
                 }
             }
@@ -305,7 +312,11 @@ impl Tailer {
         for (id, tailed) in &self.files {
             let replaced = match std::fs::metadata(&tailed.path) {
                 Ok(meta) => meta.ino() != id.ino || meta.dev() != id.dev,
-                Err(_) => tailed.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true),
+                Err(_) => tailed
+                    .file
+                    .metadata()
+                    .map(|m| m.nlink() == 0)
+                    .unwrap_or(true),
             };
             if replaced {
                 gone.push(*id);
@@ -323,7 +334,14 @@ impl Tailer {
                 let mut chunk = RawChunk::default();
                 chunk.push_line(&last);
                 let end = tailed.read_offset;
-                if !send(&self.checkpoints, &self.tx, &self.telemetry, tailed.key, chunk, end) {
+                if !send(
+                    &self.checkpoints,
+                    &self.tx,
+                    &self.telemetry,
+                    tailed.key,
+                    chunk,
+                    end,
+                ) {
                     return Err(Stop);
                 }
             }

@@ -15,9 +15,9 @@ pub const CHUNK_MAX_LINES: usize = 1024;
 /// Bytes per chunk, for the same reasons.
 pub const CHUNK_MAX_BYTES: usize = 256 * 1024;
 /// A line longer than this is cut into pieces as it is read, so one runaway line cannot hold
-/// unbounded memory; each piece stays an event (nothing is dropped). 4 MiB is four times
-/// CloudWatch's 1 MiB event limit, so normal oversized lines are split by the decoder instead.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// unbounded memory; each piece stays an event (nothing is dropped). It equals the redactor's
+/// default line limit, so every piece is redacted rather than replaced whole.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1_048_576;
 
 /// Lines read together, with the acknowledgement their source waits for.
 #[derive(Debug, Default)]
@@ -163,7 +163,10 @@ mod tests {
             vec![("one".into(), 4), ("two".into(), 8)]
         );
         assert_eq!(s.partial_len(), 3);
-        assert_eq!(split(&mut s, b"ee\n\n"), vec![("three".into(), 3), ("".into(), 4)]);
+        assert_eq!(
+            split(&mut s, b"ee\n\n"),
+            vec![("three".into(), 3), ("".into(), 4)]
+        );
         assert_eq!(s.take_partial(), None);
     }
 
@@ -177,6 +180,12 @@ mod tests {
         let text: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(text, vec!["xyzz"]);
         assert_eq!(s.take_partial(), Some(b"zzzz".to_vec()));
+    }
+
+    #[test]
+    fn source_line_limit_matches_the_redactors() {
+        let redact = crate::redact::RedactConfig::default();
+        assert_eq!(DEFAULT_MAX_LINE_BYTES, redact.max_line_bytes);
     }
 
     #[test]

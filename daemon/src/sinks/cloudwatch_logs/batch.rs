@@ -63,10 +63,7 @@ impl BatchBuilder {
         self.bytes += size;
         if let Some(ack) = event.ack {
             // Events of one chunk share one acknowledgement: keep one clone per run of them.
-            let same = self
-                .acks
-                .last()
-                .is_some_and(|last| last.same_as(&ack));
+            let same = self.acks.last().is_some_and(|last| last.same_as(&ack));
             if !same {
                 self.acks.push(ack);
             }
@@ -128,7 +125,10 @@ mod tests {
         for batch in &finished {
             assert!(batch.bytes <= MAX_BATCH_BYTES);
             assert_eq!(batch.events.len(), MAX_BATCH_BYTES / 1_026);
-            assert!(batch.bytes + 1_026 > MAX_BATCH_BYTES, "batch should be full");
+            assert!(
+                batch.bytes + 1_026 > MAX_BATCH_BYTES,
+                "batch should be full"
+            );
         }
     }
 
@@ -161,7 +161,10 @@ mod tests {
     fn a_span_over_24_hours_starts_a_new_batch() {
         let mut builder = BatchBuilder::default();
         assert!(builder.push(event(0, 1)).is_none());
-        assert!(builder.push(event(MAX_BATCH_SPAN_MS, 1)).is_none(), "exactly 24 h fits");
+        assert!(
+            builder.push(event(MAX_BATCH_SPAN_MS, 1)).is_none(),
+            "exactly 24 h fits"
+        );
         let batch = builder.push(event(MAX_BATCH_SPAN_MS + 1, 1)).unwrap();
         assert_eq!(batch.events.len(), 2);
         // Going back in time beyond the span also splits.

@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn defaults_follow_the_seeds() {
         let config = CloudWatchLogsSinkConfig::default();
-        assert_eq!(config.log_group_for("prod"), "/aws/ecs/aistudio-prod-frontend");
+        assert_eq!(
+            config.log_group_for("prod"),
+            "/aws/ecs/aistudio-prod-frontend"
+        );
         assert_eq!(config.retention_days, 30);
         assert!(config.problems().is_empty());
     }

@@ -19,7 +19,9 @@ pub async fn default_stream_name() -> String {
     if let Ok(base) = std::env::var("ECS_CONTAINER_METADATA_URI_V4") {
         match ecs_task_id(&base).await {
             Some(id) => return id,
-            None => tracing::warn!("cannot read the ECS task ID from the task metadata endpoint; using the hostname"),
+            None => tracing::warn!(
+                "cannot read the ECS task ID from the task metadata endpoint; using the hostname"
+            ),
         }
     }
     hostname()
@@ -63,7 +65,8 @@ mod tests {
     #[test]
     fn task_id_is_the_last_arn_segment() {
         assert_eq!(
-            task_id_from_arn("arn:aws:ecs:us-east-1:123456789012:task/aistudio-prod/0a1b2c3d4e").as_deref(),
+            task_id_from_arn("arn:aws:ecs:us-east-1:123456789012:task/aistudio-prod/0a1b2c3d4e")
+                .as_deref(),
             Some("0a1b2c3d4e")
         );
         assert_eq!(task_id_from_arn("arn:aws:ecs:us-east-1:1:task/"), None);

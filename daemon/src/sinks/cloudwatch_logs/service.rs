@@ -69,7 +69,11 @@ pub async fn ensure_stream(client: &Client, target: &StreamTarget) -> Result<(),
         Err(err) => {
             return Err(CallError {
                 class: retry_or_permanent(classify(&err)),
-                message: format!("cannot create log group {}: {}", target.group, describe(&err)),
+                message: format!(
+                    "cannot create log group {}: {}",
+                    target.group,
+                    describe(&err)
+                ),
             })
         }
     }
@@ -134,7 +138,12 @@ pub async fn put_batch(
         .await
         .map_err(|err| CallError {
             class: classify(&err),
-            message: format!("PutLogEvents to {}/{} failed: {}", target.group, target.stream, describe(&err)),
+            message: format!(
+                "PutLogEvents to {}/{} failed: {}",
+                target.group,
+                target.stream,
+                describe(&err)
+            ),
         })?;
     let total = batch.events.len();
     if let Some(info) = output.rejected_log_events_info() {

@@ -36,7 +36,10 @@ impl CloudWatchLogsSink {
         if !self.ensure_stream_until_done(&force).await {
             // Never reached AWS before the deadline: everything queued is failed back.
             while let Ok(events) = rx.try_recv() {
-                self.give_up(&events_into_batch(events), "the shutdown deadline passed before the log stream could be created");
+                self.give_up(
+                    &events_into_batch(events),
+                    "the shutdown deadline passed before the log stream could be created",
+                );
             }
             return;
         }

@@ -1,0 +1,250 @@
+//! Runs the real `aistudio-sidecar` binary for end-to-end tests: config in a temp dir, a free
+//! loopback port for its API, real signals.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// Path of the `aistudio-sidecar` binary, built once per test process (a no-op when fresh).
+pub fn sidecar_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("tests/ has a parent")
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "daemon", "--bin", "aistudio-sidecar"])
+                .current_dir(&root)
+                .status()
+                .expect("could not run cargo to build aistudio-sidecar");
+            assert!(status.success(), "cargo build -p daemon failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            target.join("debug").join("aistudio-sidecar")
+        })
+        .clone()
+}
+
+/// A free loopback port (bound then released; the race with another process is acceptable in
+/// tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running sidecar.
+pub struct Sidecar {
+    child: Child,
+    /// The API port.
+    pub api_port: u16,
+    /// Working directory (data dir, config, inputs).
+    pub dir: PathBuf,
+}
+
+/// Where a test keeps its files; dropped at the end of the test.
+pub struct Workspace {
+    /// The temp dir.
+    pub tmp: TempDir,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workspace {
+    /// A fresh temp dir.
+    pub fn new() -> Self {
+        Self {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A path inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+impl Sidecar {
+    /// Starts `aistudio-sidecar run` with `config` (TOML, `api` and `data_dir` added) and the
+    /// given environment on top of a clean one (no AWS settings unless passed).
+    pub fn start(
+        dir: &Path,
+        config: &str,
+        env: &[(&str, String)],
+        stdin: Stdio,
+    ) -> anyhow::Result<Self> {
+        let api_port = free_port();
+        let full = format!(
+            "data_dir = \"{}\"\n{config}\n[api]\naddress = \"127.0.0.1:{api_port}\"\n",
+            dir.join("data").display()
+        );
+        let config_path = dir.join(format!("sidecar-{api_port}.toml"));
+        std::fs::write(&config_path, full)?;
+        let mut cmd = Command::new(sidecar_binary());
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .current_dir(dir)
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(
+                dir.join(format!("sidecar-{api_port}.stderr")),
+            )?));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AWS_")
+                || name.starts_with("AISTUDIO_")
+                || name == "ECS_CONTAINER_METADATA_URI_V4"
+            {
+                cmd.env_remove(name);
+            }
+        }
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let child = cmd.spawn()?;
+        Ok(Self {
+            child,
+            api_port,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The child's stdin, when it was piped.
+    pub fn stdin(&mut self) -> Option<&mut std::process::ChildStdin> {
+        self.child.stdin.as_mut()
+    }
+
+    /// Closes stdin (EOF ends the stdin source).
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Scrapes `/metrics` and returns the value of an unlabelled counter (or labelled line).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.api_port))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Waits until the counter `name` reaches at least `value` (polling the API: the event
+    /// we await is the counter moving), failing after `limit`.
+    pub async fn wait_metric_at_least(&self, name: &str, value: f64, limit: Duration) -> f64 {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(now) = self.metric(name).await {
+                if now >= value {
+                    return now;
+                }
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{name} did not reach {value} within {limit:?} (now {:?}); stderr: {}",
+                self.metric(name).await,
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a signal (`TERM`, `KILL`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit; returns its exit code (None when killed by a signal).
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "sidecar did not exit within {limit:?}; stderr: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What the sidecar logged.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("sidecar-{}.stderr", self.api_port)))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Appends lines to a file (each with its newline) and flushes.
+pub fn append_lines(path: &Path, lines: &[String]) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log file");
+    let mut buf = String::new();
+    for line in lines {
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    file.write_all(buf.as_bytes()).expect("append");
+    file.flush().expect("flush");
+}
+
+/// Lines of a file, or nothing if it does not exist yet.
+pub fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// A log-contract line (no `timestamp`, so the read time is used and CloudWatch never finds
+/// it too old, whenever the suite runs) with a unique sequence number and an e-mail that must be redacted.
+pub fn contract_line(seq: usize) -> String {
+    serde_json::json!({
+        "level": "info",
+        "message": format!("job done for user{seq}@example.com"),
+        "event": "job.completed",
+        "requestId": format!("req-{seq:08}"),
+        "seq": seq,
+    })
+    .to_string()
+}
+
+/// The `seq` of a shipped (redacted) contract line.
+pub fn seq_of(line: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(line).ok()?["seq"].as_u64()
+}
