@@ -254,7 +254,7 @@ fn classify_builtin(norm: &str) -> Option<RuleId> {
     }
     if norm.ends_with("token") || norm.ends_with("jwt") || norm.contains("tokenvalue") {
         let stem = norm.strip_suffix("token").unwrap_or(norm);
-        if COUNTER_TOKEN_PREFIXES.iter().any(|p| stem == *p) {
+        if COUNTER_TOKEN_PREFIXES.contains(&stem) {
             return None;
         }
         return Some(TOKEN);
