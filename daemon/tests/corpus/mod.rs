@@ -911,14 +911,7 @@ fn sample(g: &mut Gen, layout: usize) -> Sample {
                 }
                 _ => ("api_key", sec.text.clone()),
             };
-            secrets = vec![(
-                sec.kind,
-                if sec.kind == Kind::Email {
-                    val.clone()
-                } else {
-                    val.clone()
-                },
-            )];
+            secrets = vec![(sec.kind, val.clone())];
             let line = format!("{ip} - - [{ts}] \"GET /v1/models?{key}={val}&limit=20 HTTP/1.1\" 200 512 \"-\" \"curl/8.5.0\"");
             harmless_vals.push("curl/8.5.0".into());
             Sample {
