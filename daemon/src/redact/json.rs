@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::patterns::is_card_number;
+use super::prefilter::Flags;
 use super::rules::{RuleId, CARD};
 use super::text::is_marker;
 use super::Redactor;
@@ -113,6 +114,7 @@ struct Walk<'a> {
     pos: usize,
     out: String,
     last: usize,
+    only_keys: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -221,13 +223,23 @@ impl<'a> Walk<'a> {
 
 impl Redactor {
     /// Redacts a JSON text; `Ok(None)` when nothing changed, `Err` when it is not JSON.
-    pub(crate) fn redact_json_text(&self, s: &str) -> Result<Option<String>, NotJson> {
+    ///
+    /// `line_flags` are the prefilter's triggers for the whole text: when they hold nothing but
+    /// key stems, a string can only need `key=value` redaction, so strings without `=` or `:`
+    /// are skipped.
+    pub(crate) fn redact_json_text(
+        &self,
+        s: &str,
+        line_flags: Flags,
+    ) -> Result<Option<String>, NotJson> {
+        let only_keys = line_flags.0 & !Flags::KEY == 0 && self.custom.is_empty();
         let mut w = Walk {
             s,
             b: s.as_bytes(),
             pos: 0,
             out: String::new(),
             last: 0,
+            only_keys,
         };
         let mut stack: Vec<bool> = Vec::new();
         // a key rule owns the value being scanned: (rule, value start, depth of its object)
@@ -369,6 +381,9 @@ impl Redactor {
     /// The enabled key rule owning `key`, if any.
     pub(crate) fn key_rule(&self, key: &str, norm: &mut String) -> Option<RuleId> {
         super::keys::normalize_into(key, norm);
+        if !self.prefilter.key_may_match(norm) {
+            return None;
+        }
         self.keys
             .classify(norm)
             .filter(|&r| self.on.get(r).copied().unwrap_or(false))
@@ -377,6 +392,9 @@ impl Redactor {
     /// Pattern-redacts the string whose content spans `cs..ce`.
     fn json_string(&self, w: &mut Walk<'_>, cs: usize, ce: usize, esc: bool) {
         let raw = &w.s[cs..ce];
+        if w.only_keys && memchr::memchr2(b'=', b':', raw.as_bytes()).is_none() {
+            return;
+        }
         let decoded;
         let content = if esc {
             decoded = decode_string(raw);

@@ -252,7 +252,7 @@ impl Redactor {
         }
         let first = text.bytes().find(|b| !b.is_ascii_whitespace());
         let json = matches!(first, Some(b'{' | b'[' | b'"'));
-        let redacted = match json.then(|| self.redact_json_text(&text)) {
+        let redacted = match json.then(|| self.redact_json_text(&text, flags)) {
             Some(Ok(Some(new))) => Cow::Owned(new),
             Some(Ok(None)) => Cow::Borrowed(text.as_ref()),
             Some(Err(NotJson)) | None => self.redact_text(&text),

@@ -84,6 +84,7 @@ static CLASS: [u8; 256] = class_table();
 #[derive(Debug)]
 pub struct Prefilter {
     literals: AhoCorasick,
+    stems: AhoCorasick,
     bits: Vec<u32>,
     ip: bool,
 }
@@ -109,12 +110,13 @@ impl Prefilter {
             pats.push(p.to_owned());
             bits.push(b);
         }
-        for stem in KEY_STEMS
+        let stems: Vec<String> = KEY_STEMS
             .iter()
             .map(|s| (*s).to_owned())
             .chain(extra_stems.iter().cloned())
-        {
-            pats.push(stem);
+            .collect();
+        for stem in &stems {
+            pats.push(stem.clone());
             bits.push(Flags::KEY);
         }
         let literals = AhoCorasickBuilder::new()
@@ -122,65 +124,73 @@ impl Prefilter {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&pats)?;
-        Ok(Self { literals, bits, ip })
+        let stems = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&stems)?;
+        Ok(Self {
+            literals,
+            stems,
+            bits,
+            ip,
+        })
     }
 
     /// All triggers present in `bytes`.
     pub fn scan(&self, bytes: &[u8]) -> Flags {
         let mut flags = 0u32;
-        for m in self.literals.find_overlapping_iter(bytes) {
+        // non-overlapping is enough: only `key` and `eyJ` can overlap (`keyJ`), and a JWT glued
+        // to a word is no match for its rule anyway
+        for m in self.literals.find_iter(bytes) {
             flags |= self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
         }
         Flags(flags | self.shape(bytes))
     }
 
+    /// Whether a normalized key contains a key stem (no key rule can own it otherwise).
+    pub fn key_may_match(&self, norm: &str) -> bool {
+        self.stems.is_match(norm)
+    }
+
     fn shape(&self, bytes: &[u8]) -> u32 {
-        let mut flags = 0u32;
+        // branch-free run lengths: digits joined by at most two separators, and base64 runs
         let mut digits = 0u32;
         let mut seps = 0u32;
         let mut b64 = 0u32;
-        let mut prev_digit = false;
-        let mut prev_dot_after_digit = false;
-        let mut colons = 0u32;
+        let mut max_digits = 0u32;
+        let mut max_b64 = 0u32;
         for &b in bytes {
             let c = CLASS[b as usize];
-            if c & C_DIGIT != 0 {
-                digits += 1;
-                seps = 0;
-                if digits >= MIN_DIGITS {
-                    flags |= Flags::DIGITS;
-                }
-                if prev_dot_after_digit {
-                    flags |= Flags::IP;
-                }
-            } else if c & C_SEP != 0 && digits > 0 && seps < 2 {
-                seps += 1;
-            } else {
-                digits = 0;
-                seps = 0;
-            }
-            if c & C_B64 != 0 {
-                b64 += 1;
-                if b64 >= AWS_SECRET_LEN {
-                    flags |= Flags::B64;
-                }
-            } else {
-                b64 = 0;
-            }
-            if b == b':' {
-                colons += 1;
-            }
-            prev_dot_after_digit = b == b'.' && prev_digit;
-            prev_digit = c & C_DIGIT != 0;
+            // all-ones when the class bit is set, zero otherwise (no multiplies, no branches)
+            let digit = 0u32.wrapping_sub(u32::from(c & C_DIGIT));
+            let sep = 0u32.wrapping_sub(u32::from((c & C_SEP) >> 1));
+            seps = (seps + 1) & sep;
+            let keep = digit | (sep & 0u32.wrapping_sub(u32::from(seps <= 2)));
+            digits = (digits + (digit & 1)) & keep;
+            max_digits = max_digits.max(digits);
+            b64 = (b64 + 1) & 0u32.wrapping_sub(u32::from((c & C_B64) >> 2));
+            max_b64 = max_b64.max(b64);
         }
-        if colons >= 2 {
+        let mut flags = 0u32;
+        if max_digits >= MIN_DIGITS {
+            flags |= Flags::DIGITS;
+        }
+        if max_b64 >= AWS_SECRET_LEN {
+            flags |= Flags::B64;
+        }
+        if self.ip && ip_shape(bytes) {
             flags |= Flags::IP;
-        }
-        if !self.ip {
-            flags &= !Flags::IP;
         }
         flags
     }
+}
+
+/// A digit, a dot and a digit (IPv4) or two colons (IPv6).
+fn ip_shape(bytes: &[u8]) -> bool {
+    let dotted = bytes
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit());
+    dotted || memchr::memchr_iter(b':', bytes).nth(1).is_some()
 }
 
 #[cfg(test)]

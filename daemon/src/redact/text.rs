@@ -159,6 +159,9 @@ impl Redactor {
                 continue;
             };
             normalize_into(key, &mut norm);
+            if !self.prefilter.key_may_match(&norm) {
+                continue;
+            }
             let Some(rule) = self.keys.classify(&norm) else {
                 continue;
             };
