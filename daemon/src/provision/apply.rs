@@ -61,14 +61,21 @@ pub async fn apply(
         });
     }
     for topic in &desired.topics {
-        let Some(arn) = topic_arns.get(&topic.name) else {
-            continue;
-        };
+        let arn = topic_arns.get(&topic.name);
         for s in &topic.subscriptions {
             let name = sub_name(&topic.name, &s.protocol, &s.endpoint);
             if first.find(Kind::Subscription, &name).map(|c| c.action) != Some(Action::Create) {
                 continue;
             }
+            let Some(arn) = arn else {
+                report.outcomes.push(Outcome {
+                    kind: Kind::Subscription,
+                    name,
+                    action: Action::Create,
+                    error: Some("skipped: its topic could not be created (see above)".to_owned()),
+                });
+                continue;
+            };
             let result = aws
                 .sns
                 .subscribe()

@@ -5,15 +5,19 @@
 //! rendered per environment into API payloads ([`render`]), compared with what CloudWatch and
 //! SNS hold ([`live`], [`plan`]) and written ([`apply`]).
 
+pub mod alarm_rules;
 pub mod apply;
 pub mod dashboard;
 pub mod definitions;
 pub mod expr;
 pub mod limits;
 pub mod live;
+pub mod payload;
+pub mod placeholders;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod topic_rules;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

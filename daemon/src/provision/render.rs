@@ -4,13 +4,17 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::definitions::{
     AlarmDef, Definitions, DimensionDef, MetricDef, MetricQueryDef, MetricStatDef, TopicDef,
 };
 use super::report::Problem;
+
+pub use super::payload::{
+    AlarmSpec, DashboardSpec, Rendered, SubscriptionSpec, TagSpec, TopicSpec,
+};
+pub use super::placeholders::{Placeholders, PLACEHOLDER_NAMES};
 
 /// Tag key marking resources this tool manages (alarms and topics; dashboards cannot carry
 /// tags through PutDashboard, their marker is the name prefix).
@@ -24,224 +28,6 @@ pub const ACCOUNT_PLACEHOLDER: &str = "${AWS::AccountId}";
 /// The name prefix of every managed resource of an environment.
 pub fn name_prefix(env: &str) -> String {
     format!("aistudio-{env}-")
-}
-
-/// Values of the `${...}` placeholders in the definitions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placeholders {
-    /// `${Environment}`: dev, staging or prod.
-    pub environment: String,
-    /// `${Region}`: the AWS region of the dashboards' widgets and the alarms.
-    pub region: String,
-    /// `${ClusterName}`: the ECS cluster.
-    pub cluster_name: String,
-    /// `${ServiceName}`: the ECS service.
-    pub service_name: String,
-    /// `${LoadBalancer}`: the ALB dimension value (`app/NAME/ID` on AWS).
-    pub load_balancer: String,
-    /// `${TargetGroup}`: the target group dimension value (`targetgroup/NAME/ID` on AWS).
-    pub target_group: String,
-    /// `${DbClusterId}`: the Aurora cluster identifier.
-    pub db_cluster_id: String,
-    /// `${LogGroupName}`: the log group the sidecar ships to.
-    pub log_group_name: String,
-}
-
-/// The placeholder names, in the order of [`Placeholders`]' fields.
-pub const PLACEHOLDER_NAMES: [&str; 8] = [
-    "Environment",
-    "Region",
-    "ClusterName",
-    "ServiceName",
-    "LoadBalancer",
-    "TargetGroup",
-    "DbClusterId",
-    "LogGroupName",
-];
-
-impl Placeholders {
-    /// The names the seeds use for an environment (`aistudio-{env}-cluster`, ...).
-    pub fn defaults(env: &str, region: &str) -> Self {
-        Self {
-            environment: env.to_owned(),
-            region: region.to_owned(),
-            cluster_name: format!("aistudio-{env}-cluster"),
-            service_name: format!("aistudio-{env}-frontend"),
-            load_balancer: format!("aistudio-{env}-alb"),
-            target_group: format!("aistudio-{env}-frontend-tg"),
-            db_cluster_id: format!("aistudio-{env}-db"),
-            log_group_name: format!("/aws/ecs/aistudio-{env}-frontend"),
-        }
-    }
-
-    fn value(&self, name: &str) -> Option<&str> {
-        Some(match name {
-            "Environment" => &self.environment,
-            "Region" => &self.region,
-            "ClusterName" => &self.cluster_name,
-            "ServiceName" => &self.service_name,
-            "LoadBalancer" => &self.load_balancer,
-            "TargetGroup" => &self.target_group,
-            "DbClusterId" => &self.db_cluster_id,
-            "LogGroupName" => &self.log_group_name,
-            _ => return None,
-        })
-    }
-
-    /// Replaces every `${Name}`; `${AWS::AccountId}` stays. Unknown names are an error.
-    pub fn substitute(&self, text: &str) -> Result<String, String> {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else {
-                return Err(format!(
-                    "unterminated placeholder in `{text}`; close it with `}}`"
-                ));
-            };
-            let name = &after[..end];
-            if name == "AWS::AccountId" {
-                out.push_str(ACCOUNT_PLACEHOLDER);
-            } else if let Some(value) = self.value(name) {
-                out.push_str(value);
-            } else {
-                return Err(format!(
-                    "unknown placeholder `${{{name}}}`; use one of {}",
-                    PLACEHOLDER_NAMES.map(|n| format!("${{{n}}}")).join(" ")
-                ));
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-}
-
-/// Everything an environment needs, as API payloads.
-#[derive(Debug, Clone)]
-pub struct Rendered {
-    /// The environment.
-    pub env: String,
-    /// The region.
-    pub region: String,
-    /// PutDashboard payloads.
-    pub dashboards: Vec<DashboardSpec>,
-    /// PutMetricAlarm payloads.
-    pub alarms: Vec<AlarmSpec>,
-    /// Topics with their policy and subscriptions.
-    pub topics: Vec<TopicSpec>,
-}
-
-/// A PutDashboard payload.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DashboardSpec {
-    /// DashboardName.
-    pub dashboard_name: String,
-    /// DashboardBody, as JSON (the API takes it as a string).
-    pub dashboard_body: Value,
-}
-
-/// A CloudWatch tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TagSpec {
-    /// Tag key.
-    pub key: String,
-    /// Tag value.
-    pub value: String,
-}
-
-/// A PutMetricAlarm payload, field names as in the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AlarmSpec {
-    /// AlarmName.
-    pub alarm_name: String,
-    /// AlarmDescription.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alarm_description: Option<String>,
-    /// ActionsEnabled.
-    pub actions_enabled: bool,
-    /// OKActions.
-    #[serde(rename = "OKActions")]
-    pub ok_actions: Vec<String>,
-    /// AlarmActions.
-    pub alarm_actions: Vec<String>,
-    /// InsufficientDataActions.
-    pub insufficient_data_actions: Vec<String>,
-    /// MetricName (single-metric alarms).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metric_name: Option<String>,
-    /// Namespace (single-metric alarms).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Statistic.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub statistic: Option<String>,
-    /// ExtendedStatistic.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub extended_statistic: Option<String>,
-    /// Dimensions.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub dimensions: Vec<DimensionDef>,
-    /// Period.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub period: Option<i32>,
-    /// Unit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    /// EvaluationPeriods.
-    pub evaluation_periods: i32,
-    /// DatapointsToAlarm.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub datapoints_to_alarm: Option<i32>,
-    /// Threshold.
-    pub threshold: f64,
-    /// ComparisonOperator.
-    pub comparison_operator: String,
-    /// TreatMissingData.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub treat_missing_data: Option<String>,
-    /// EvaluateLowSampleCountPercentile.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evaluate_low_sample_count_percentile: Option<String>,
-    /// Metrics (metric-math alarms).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub metrics: Vec<MetricQueryDef>,
-    /// Tags (applied when the alarm is created).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<TagSpec>,
-}
-
-/// An SNS topic: CreateTopic, its attributes, and its subscriptions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TopicSpec {
-    /// Topic name.
-    pub name: String,
-    /// The topic ARN, with [`ACCOUNT_PLACEHOLDER`] until the account is known.
-    pub topic_arn: String,
-    /// DisplayName attribute.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// Policy attribute (as JSON; the API takes a string).
-    pub policy: Value,
-    /// Tags.
-    pub tags: Vec<TagSpec>,
-    /// Subscriptions.
-    pub subscriptions: Vec<SubscriptionSpec>,
-}
-
-/// A Subscribe payload (the topic is the enclosing one).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SubscriptionSpec {
-    /// Protocol.
-    pub protocol: String,
-    /// Endpoint.
-    pub endpoint: String,
 }
 
 fn managed_tags() -> Vec<TagSpec> {
@@ -608,5 +394,72 @@ impl Rendered {
             put("topics", &t.name, &payload)?;
         }
         Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_substituted_and_unknown_ones_rejected() {
+        let ph = Placeholders::defaults("prod", "eu-west-1");
+        assert_eq!(
+            ph.substitute("${ClusterName}/${ServiceName}@${Region}")
+                .ok()
+                .as_deref(),
+            Some("aistudio-prod-cluster/aistudio-prod-frontend@eu-west-1")
+        );
+        assert_eq!(
+            ph.substitute("arn:${AWS::AccountId}").ok().as_deref(),
+            Some("arn:${AWS::AccountId}")
+        );
+        let err = ph
+            .substitute("${Cluster}")
+            .expect_err("unknown placeholder");
+        assert!(err.contains("unknown placeholder `${Cluster}`"), "{err}");
+        let err = ph.substitute("${Region").expect_err("unterminated");
+        assert!(err.contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn the_account_fills_actions_and_policies() {
+        let arn = topic_arn("us-east-1", "aistudio-dev-critical-alerts");
+        let topic = TopicSpec {
+            name: "aistudio-dev-critical-alerts".into(),
+            topic_arn: arn.clone(),
+            display_name: None,
+            policy: topic_policy(&arn, "us-east-1"),
+            tags: managed_tags(),
+            subscriptions: Vec::new(),
+        };
+        let rendered = Rendered {
+            env: "dev".into(),
+            region: "us-east-1".into(),
+            dashboards: Vec::new(),
+            alarms: Vec::new(),
+            topics: vec![topic],
+        };
+        let resolved = rendered.with_account("123456789012");
+        let policy = resolved.topics[0].policy.to_string();
+        assert!(!policy.contains(ACCOUNT_PLACEHOLDER), "{policy}");
+        assert!(
+            policy.contains("arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"),
+            "{policy}"
+        );
+        assert_eq!(
+            resolved.topics[0].topic_arn,
+            "arn:aws:sns:us-east-1:123456789012:aistudio-dev-critical-alerts"
+        );
+    }
+
+    #[test]
+    fn actions_resolve_topic_keys_and_keep_arns() {
+        assert_eq!(
+            action_arn("critical-alerts", "staging", "us-west-2"),
+            "arn:aws:sns:us-west-2:${AWS::AccountId}:aistudio-staging-critical-alerts"
+        );
+        let arn = "arn:aws:autoscaling:us-east-1:1:scalingPolicy:x";
+        assert_eq!(action_arn(arn, "dev", "us-east-1"), arn);
     }
 }
