@@ -72,6 +72,12 @@ pub struct Authenticator {
     validation: Validation,
 }
 
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authenticator(<secret>)")
+    }
+}
+
 impl Authenticator {
     /// A verifier for `secret` with `leeway_s` seconds of clock skew.
     pub fn new(secret: &str, leeway_s: u64) -> Self {

@@ -44,12 +44,6 @@ pub struct AppState {
     pub started: Instant,
 }
 
-impl std::fmt::Debug for Authenticator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Authenticator(<secret>)")
-    }
-}
-
 /// Errors building the state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

@@ -88,6 +88,7 @@ pub struct Server {
     /// The JWT secret the server was started with (if any).
     pub secret: Option<String>,
     log_file: Option<PathBuf>,
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -119,7 +120,7 @@ impl Server {
         let (tx, count) = watch::channel(0usize);
         let stdout = child.stdout.take().expect("piped stdout");
         let sink = Arc::clone(&lines);
-        tokio::spawn(async move {
+        let reader_task = tokio::spawn(async move {
             let mut reader = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = reader.next_line().await {
                 let n = {
@@ -138,6 +139,7 @@ impl Server {
             count,
             secret,
             log_file,
+            reader: Some(reader_task),
         };
         let started = match &server.log_file {
             Some(path) => wait_file_line(path, |v| v["event"] == "server.started").await,
@@ -226,6 +228,13 @@ impl Server {
             .await
             .expect("server did not exit")
             .expect("wait failed");
+        // The process is gone; let the reader drain stdout to EOF so logs() has every line.
+        if let Some(reader) = self.reader.take() {
+            tokio::time::timeout(WAIT_LIMIT, reader)
+                .await
+                .expect("stdout reader did not reach EOF")
+                .expect("stdout reader panicked");
+        }
         status.code()
     }
 

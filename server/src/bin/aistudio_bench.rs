@@ -1,1 +1,247 @@
-fn main() {}
+//! `aistudio-bench`: spawns `aistudio-server` on the simulated provider and opens N concurrent
+//! SSE streams against it over raw HTTP/1.1 sockets, then reports streams/s, tokens/s,
+//! p50/p99 time to first byte and first token, peak concurrent streams and the server's peak RSS.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Load tool for the streaming server (see server/README.md).
+#[derive(Debug, Parser)]
+#[command(name = "aistudio-bench")]
+struct Args {
+    /// Concurrent streams to open.
+    #[arg(long, default_value_t = 1000)]
+    streams: usize,
+    /// Tokens per completion (SIM_COMPLETION_TOKENS).
+    #[arg(long, default_value_t = 16)]
+    tokens: u32,
+    /// Simulated time to first token in ms (0 = the provider adds no delay).
+    #[arg(long, default_value_t = 0)]
+    ttft_ms: u64,
+    /// Simulated tokens per second (0 = no delay); a low rate keeps streams open to measure holding N.
+    #[arg(long, default_value_t = 0)]
+    tokens_per_second: u32,
+    /// Connection attempts in flight at once while opening the streams.
+    #[arg(long, default_value_t = 512)]
+    connect_concurrency: usize,
+    /// Server binary (default: `aistudio-server` next to this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct StreamResult {
+    ttfb: Duration,
+    ttft: Duration,
+    tokens: u64,
+    ok: bool,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+const TOKEN_MARK: &str = "\"delta\":{\"content\":\"";
+const DONE_MARK: &str = "data: [DONE]";
+
+/// Matches of `pat` in `hay` that end after byte `from` (so a carried-over tail is not recounted).
+fn count_new(hay: &str, pat: &str, from: usize) -> u64 {
+    hay.match_indices(pat)
+        .filter(|(i, m)| i + m.len() > from)
+        .count() as u64
+}
+
+async fn one_stream(
+    port: u16,
+    open: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    permit: OwnedSemaphorePermit,
+) -> anyhow::Result<StreamResult> {
+    let body =
+        r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"benchmark"}]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut permit = Some(permit);
+    let mut sock = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .context("connect")?;
+    sock.set_nodelay(true)?;
+    let start = Instant::now();
+    sock.write_all(request.as_bytes()).await?;
+    let mut buf = vec![0u8; 8 * 1024];
+    let mut result = StreamResult::default();
+    let mut carry = String::new();
+    loop {
+        let n = sock.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if permit.take().is_some() {
+            // First byte: the stream is open; let the next connection start.
+            result.ttfb = start.elapsed();
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+        }
+        let from = carry.len();
+        carry.push_str(&String::from_utf8_lossy(&buf[..n]));
+        let tokens = count_new(&carry, TOKEN_MARK, from);
+        if tokens > 0 && result.tokens == 0 {
+            result.ttft = start.elapsed();
+        }
+        result.tokens += tokens;
+        if count_new(&carry, DONE_MARK, from) > 0 {
+            result.ok = true;
+            break;
+        }
+        let keep = carry.len().saturating_sub(32);
+        let cut = (keep..=carry.len())
+            .find(|i| carry.is_char_boundary(*i))
+            .unwrap_or(carry.len());
+        carry.drain(..cut);
+    }
+    if permit.is_none() {
+        open.fetch_sub(1, Ordering::SeqCst);
+    }
+    Ok(result)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = match args.server_bin {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("bench binary has no parent directory")?
+            .join("aistudio-server"),
+    };
+    let mut child = tokio::process::Command::new(&bin)
+        .env("PORT", "0")
+        .env("METRICS_PORT", "0")
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("AUTH_DISABLED", "true")
+        .env("RATE_LIMIT_PER_MINUTE", "0")
+        .env("SIM_TTFT_MS", args.ttft_ms.to_string())
+        .env("SIM_TOKENS_PER_SECOND", args.tokens_per_second.to_string())
+        .env("SIM_COMPLETION_TOKENS", args.tokens.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "could not start {}; build it with cargo build --release -p server",
+                bin.display()
+            )
+        })?;
+    let pid = child.id().context("server exited at once")?;
+    let stdout = child.stdout.take().context("no server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut port = 0u16;
+    while let Some(line) = lines.next_line().await? {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["event"] == "server.started" {
+            port = v["port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(0);
+            break;
+        }
+    }
+    if port == 0 {
+        bail!("the server did not log server.started");
+    }
+    // Drain (and so pay for) the server's log lines like a real log shipper would.
+    let log_lines = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&log_lines);
+    tokio::spawn(async move {
+        while let Ok(Some(_)) = lines.next_line().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let rss_idle = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
+
+    let open = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.streams);
+    for _ in 0..args.streams {
+        let (open, peak, gate) = (Arc::clone(&open), Arc::clone(&peak), Arc::clone(&gate));
+        tasks.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await?;
+            one_stream(port, open, peak, permit).await
+        }));
+    }
+    let mut results = Vec::with_capacity(args.streams);
+    let mut errors = 0usize;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(r)) if r.ok => results.push(r),
+            _ => errors += 1,
+        }
+    }
+    let wall = started.elapsed();
+    // VmHWM is the kernel's own peak-RSS mark for the server process.
+    let rss_hwm = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+
+    let mut ttfb: Vec<Duration> = results.iter().map(|r| r.ttfb).collect();
+    let mut ttft: Vec<Duration> = results.iter().map(|r| r.ttft).collect();
+    ttfb.sort_unstable();
+    ttft.sort_unstable();
+    let tokens: u64 = results.iter().map(|r| r.tokens).sum();
+    let secs = wall.as_secs_f64().max(1e-9);
+    let report = serde_json::json!({
+        "streams": args.streams,
+        "completed": results.len(),
+        "errors": errors,
+        "tokens_per_stream": args.tokens,
+        "provider_ttft_ms": args.ttft_ms,
+        "provider_tokens_per_second": args.tokens_per_second,
+        "wall_s": (secs * 1000.0).round() / 1000.0,
+        "streams_per_s": (results.len() as f64 / secs).round(),
+        "tokens_per_s": (tokens as f64 / secs).round(),
+        "peak_concurrent_streams": peak.load(Ordering::SeqCst),
+        "ttfb_p50_ms": percentile(&ttfb, 0.50).as_secs_f64() * 1000.0,
+        "ttfb_p99_ms": percentile(&ttfb, 0.99).as_secs_f64() * 1000.0,
+        "ttft_p50_ms": percentile(&ttft, 0.50).as_secs_f64() * 1000.0,
+        "ttft_p99_ms": percentile(&ttft, 0.99).as_secs_f64() * 1000.0,
+        "server_rss_idle_mb": rss_idle as f64 / 1024.0,
+        "server_peak_rss_mb": rss_hwm as f64 / 1024.0,
+        "server_log_lines": log_lines.load(Ordering::Relaxed),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if errors > 0 {
+        bail!("{errors} of {} streams failed", args.streams);
+    }
+    Ok(())
+}
