@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiConfig;
+use crate::buffer::{WhenFull, DEFAULT_MAX_DISK_BYTES};
 use crate::redact::RedactConfig;
 use crate::sinks::cloudwatch_logs::CloudWatchLogsSinkConfig;
 use crate::sinks::file::{FileSinkConfig, LocalTarget};
@@ -118,17 +119,33 @@ pub struct StdinSourceConfig {}
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferConfig {
-    /// Bytes of queued lines and events held in memory; beyond it, sources wait.
+    /// Bytes of queued lines and events held in memory; beyond it, events spill to disk.
     #[serde(default = "default_max_memory_bytes")]
     pub max_memory_bytes: u64,
+    /// Bytes of spilled events kept on disk per sink; beyond it, `when_full` applies.
+    #[serde(default = "default_max_disk_bytes")]
+    pub max_disk_bytes: u64,
+    /// `block` (sources wait; nothing lost) or `drop` (counted, logged, alarmed on).
+    #[serde(default)]
+    pub when_full: WhenFull,
+    /// Directory of the disk buffers; default `<data_dir>/buffer`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for BufferConfig {
     fn default() -> Self {
         Self {
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            max_disk_bytes: default_max_disk_bytes(),
+            when_full: WhenFull::default(),
+            dir: None,
         }
     }
+}
+
+fn default_max_disk_bytes() -> u64 {
+    DEFAULT_MAX_DISK_BYTES
 }
 
 /// One sink the pipeline runs.
@@ -138,6 +155,17 @@ pub enum SinkChoice {
     CloudWatchLogs(CloudWatchLogsSinkConfig),
     /// A local file or stdout.
     Local(LocalTarget),
+}
+
+impl SinkChoice {
+    /// A stable name, used for the sink's disk buffer directory.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CloudWatchLogs(_) => "cloudwatch_logs",
+            Self::Local(LocalTarget::File(_)) => "file",
+            Self::Local(LocalTarget::Stdout) => "stdout",
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {

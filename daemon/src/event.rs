@@ -4,6 +4,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// Set once the pipeline has finished and saved its checkpoints: from then on, events being
+/// dropped are the process tearing down, not deliveries, and must not move any checkpoint or
+/// free any disk record.
+static ACKS_FROZEN: AtomicBool = AtomicBool::new(false);
+
+/// Stops all acknowledgement processing for the rest of the process's life.
+pub fn freeze_acks() {
+    ACKS_FROZEN.store(true, Ordering::SeqCst);
+}
+
 /// One log line after decoding and redaction, ready for the sinks.
 #[derive(Debug, Clone)]
 pub struct LogEvent {
@@ -56,6 +66,9 @@ impl Ack {
 
 impl Drop for AckInner {
     fn drop(&mut self) {
+        if ACKS_FROZEN.load(Ordering::SeqCst) {
+            return;
+        }
         self.target.complete(!self.failed.load(Ordering::Acquire));
     }
 }

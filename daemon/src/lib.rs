@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod backoff;
+pub mod buffer;
 pub mod cli;
 pub mod config;
 pub mod decode;

@@ -51,6 +51,8 @@ pub enum SidecarEvent {
     EventsDropped(u64),
     /// A line cut into several events because it was over CloudWatch's limit.
     LineSplit,
+    /// Events written to a disk buffer because a sink fell behind.
+    Spilled(u64),
 }
 
 /// The counters. Cheap to clone; every stage holds one.
@@ -68,6 +70,7 @@ struct Counters {
     sink_errors: AtomicU64,
     dropped: AtomicU64,
     lines_split: AtomicU64,
+    spilled: AtomicU64,
     queued_events: AtomicI64,
     last_progress_ms: AtomicI64,
 }
@@ -109,6 +112,9 @@ impl Telemetry {
             SidecarEvent::LineSplit => {
                 c.lines_split.fetch_add(1, Ordering::Relaxed);
             }
+            SidecarEvent::Spilled(n) => {
+                c.spilled.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 
@@ -130,6 +136,11 @@ impl Telemetry {
     /// Events dropped so far.
     pub fn dropped(&self) -> u64 {
         self.0.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events written to a disk buffer so far.
+    pub fn spilled(&self) -> u64 {
+        self.0.spilled.load(Ordering::Relaxed)
     }
 
     /// Events waiting for a sink.
@@ -191,6 +202,11 @@ impl Telemetry {
             "aistudio_sidecar_lines_split_total",
             "Lines split because they were over CloudWatch's per-event limit.",
             c.lines_split.load(Ordering::Relaxed),
+        );
+        counter(
+            "aistudio_sidecar_events_spilled_total",
+            "Events written to a disk buffer because a sink fell behind.",
+            c.spilled.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::aws::AwsClients;
+use crate::buffer::SpillingSender;
 use crate::config::{SidecarConfig, SinkChoice};
 use crate::decode::Decoder;
-use crate::event::{fail_all, LogEvent};
+use crate::event::LogEvent;
 use crate::redact::Redactor;
 use crate::sinks::cloudwatch_logs::service::StreamTarget;
 use crate::sinks::cloudwatch_logs::{default_stream_name, CloudWatchLogsSink};
@@ -43,10 +44,24 @@ pub async fn run(
     let (raw_tx, raw_rx) = mpsc::channel::<RawChunk>(slots);
 
     // Sinks first, so nothing is read before there is somewhere to put it.
+    let buffer_dir = config
+        .buffer
+        .dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("buffer"));
     let mut sink_txs = Vec::new();
     for choice in config.sink_choices() {
         let (tx, rx) = mpsc::channel::<Vec<LogEvent>>(slots);
-        sink_txs.push(tx);
+        let dir = buffer_dir.join(choice.name());
+        let sender = SpillingSender::open(
+            tx,
+            &dir,
+            config.buffer.max_disk_bytes,
+            config.buffer.when_full,
+            telemetry.clone(),
+        )
+        .with_context(|| format!("cannot open the disk buffer in {}", dir.display()))?;
+        sink_txs.push(sender);
         match choice {
             SinkChoice::CloudWatchLogs(cw) => {
                 let clients = AwsClients::from_config(&config.aws).await;
@@ -209,6 +224,8 @@ pub async fn run(
             cps.save()?;
         }
     }
+    // Whatever is still in memory now is dropped by teardown, not delivered.
+    crate::event::freeze_acks();
     api_stop.cancel();
     tracing::info!(
         lines_read = telemetry.lines_read(),
@@ -222,7 +239,7 @@ pub async fn run(
 fn process(
     mut raw_rx: mpsc::Receiver<RawChunk>,
     decoder: Decoder,
-    sink_txs: Vec<mpsc::Sender<Vec<LogEvent>>>,
+    sink_txs: Vec<SpillingSender>,
     telemetry: Telemetry,
 ) {
     while let Some(chunk) = raw_rx.blocking_recv() {
@@ -239,20 +256,12 @@ fn process(
             return;
         };
         for tx in rest {
-            send_to_sink(tx, events.clone(), &telemetry);
+            tx.send(events.clone());
         }
-        send_to_sink(last, events, &telemetry);
+        last.send(events);
     }
-}
-
-fn send_to_sink(tx: &mpsc::Sender<Vec<LogEvent>>, events: Vec<LogEvent>, telemetry: &Telemetry) {
-    let count = events.len() as i64;
-    telemetry.queued(count);
-    if let Err(err) = tx.blocking_send(events) {
-        // The sink stopped (deadline passed): these are failed back to their source.
-        let events = err.0;
-        telemetry.queued(-count);
-        fail_all(&events);
-        telemetry.emit(SidecarEvent::EventsDropped(events.len() as u64));
+    // Sources are done: each buffer hands over what it holds on disk, then closes.
+    for tx in sink_txs {
+        tx.close();
     }
 }

@@ -167,6 +167,26 @@ impl Emulator {
             .with_context(|| format!("aws {} printed something that is not JSON", args.join(" ")))
     }
 
+    /// Every message of a log stream, oldest first, as the AWS CLI reads them back.
+    pub fn log_messages(&self, group: &str, stream: &str) -> anyhow::Result<Vec<String>> {
+        let out = self.aws_cli(&[
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            stream,
+            "--start-from-head",
+        ])?;
+        let events = out["events"]
+            .as_array()
+            .context("get-log-events: no events array")?;
+        Ok(events
+            .iter()
+            .filter_map(|e| e["message"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Injects `count` errors `code` (HTTP `status`) into the next calls of `operation`.
     pub async fn inject_fault(
         &self,

@@ -105,23 +105,7 @@ async fn file_source_ships_to_cloudwatch_exactly_once_in_order() {
         sidecar.stderr()
     );
 
-    let out = emulator
-        .aws_cli(&[
-            "logs",
-            "get-log-events",
-            "--log-group-name",
-            &group,
-            "--log-stream-name",
-            "task-1",
-            "--start-from-head",
-        ])
-        .unwrap();
-    let messages: Vec<String> = out["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["message"].as_str().unwrap().to_owned())
-        .collect();
+    let messages = emulator.log_messages(&group, "task-1").unwrap();
     let seqs: Vec<u64> = messages.iter().filter_map(|m| seq_of(m)).collect();
     let expected: Vec<u64> = (0..lines.len() as u64).collect();
     assert_eq!(seqs, expected, "every line exactly once, in order");
@@ -166,22 +150,11 @@ async fn throttled_calls_are_retried_and_nothing_is_lost_or_repeated() {
     );
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
-    let out = emulator
-        .aws_cli(&[
-            "logs",
-            "get-log-events",
-            "--log-group-name",
-            "/aws/ecs/aistudio-dev-frontend",
-            "--log-stream-name",
-            "t",
-            "--start-from-head",
-        ])
-        .unwrap();
-    let seqs: Vec<u64> = out["events"]
-        .as_array()
+    let seqs: Vec<u64> = emulator
+        .log_messages("/aws/ecs/aistudio-dev-frontend", "t")
         .unwrap()
         .iter()
-        .filter_map(|e| seq_of(e["message"].as_str()?))
+        .filter_map(|m| seq_of(m))
         .collect();
     assert_eq!(seqs, (0..300).collect::<Vec<u64>>());
     let calls = emulator.calls().await.unwrap();

@@ -1,0 +1,482 @@
+//! The disk half of a sink's buffer: an append-only queue of event groups in segment files,
+//! with an acknowledged-prefix pointer so a restart replays exactly what no sink confirmed.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::event::LogEvent;
+use crate::sources::checkpoint::fingerprint;
+
+/// A segment is sealed and a new one started past this size; fully acknowledged sealed
+/// segments are deleted, which is how disk space comes back.
+pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+/// Record header: payload length (u32) + checksum (u64).
+const HEADER_BYTES: usize = 12;
+/// Name of the file holding the acknowledged prefix.
+const ACKED_FILE: &str = "acked";
+
+/// Errors of the disk queue.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// I/O failed.
+    #[error("disk buffer {path}: {source}; check the buffer directory is writable and has space")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DiskError + '_ {
+    move |source| DiskError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    first: u64,
+    records: u64,
+    bytes: u64,
+    path: PathBuf,
+}
+
+/// The queue. Not thread-safe by itself: the spill buffer holds it under a mutex.
+#[derive(Debug)]
+pub struct DiskQueue {
+    dir: PathBuf,
+    max_bytes: u64,
+    segments: VecDeque<Segment>,
+    writer: Option<File>,
+    next_index: u64,
+    read_index: u64,
+    reader: Option<(u64, BufReader<File>)>,
+    acked_upto: u64,
+    acked_ahead: BTreeSet<u64>,
+    total_bytes: u64,
+    acked_dirty: bool,
+}
+
+impl DiskQueue {
+    /// Opens (or creates) the queue in `dir`, keeping what an earlier run left unacknowledged
+    /// and cutting a record torn by a crash mid-write.
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, DiskError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let acked_path = dir.join(ACKED_FILE);
+        let acked_upto = match std::fs::read_to_string(&acked_path) {
+            Ok(text) => text.trim().parse().unwrap_or(0),
+            Err(_) => 0,
+        };
+        let mut firsts = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+            let entry = entry.map_err(io_err(dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(first) = name
+                .strip_prefix("seg-")
+                .and_then(|n| n.strip_suffix(".buf"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                firsts.push(first);
+            }
+        }
+        firsts.sort_unstable();
+        let mut queue = Self {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segments: VecDeque::new(),
+            writer: None,
+            next_index: acked_upto,
+            read_index: acked_upto,
+            reader: None,
+            acked_upto,
+            acked_ahead: BTreeSet::new(),
+            total_bytes: 0,
+            acked_dirty: false,
+        };
+        for first in firsts {
+            let path = segment_path(dir, first);
+            let (records, good_bytes) = scan_segment(&path)?;
+            let len = std::fs::metadata(&path).map_err(io_err(&path))?.len();
+            if good_bytes < len {
+                tracing::warn!(path = %path.display(), "disk buffer: cutting a record torn by a crash");
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
+                file.set_len(good_bytes).map_err(io_err(&path))?;
+            }
+            if first + records <= acked_upto || records == 0 {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+                continue;
+            }
+            queue.next_index = queue.next_index.max(first + records);
+            queue.total_bytes += good_bytes;
+            queue.segments.push_back(Segment {
+                first,
+                records,
+                bytes: good_bytes,
+                path,
+            });
+        }
+        if let Some(first) = queue.segments.front().map(|s| s.first) {
+            queue.read_index = queue.acked_upto.max(first);
+        }
+        Ok(queue)
+    }
+
+    /// Records written and not yet handed to the reader.
+    pub fn unread(&self) -> u64 {
+        self.next_index - self.read_index
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// True when `events` fit under the size bound.
+    pub fn has_room(&self, events: &[LogEvent]) -> bool {
+        self.total_bytes + encoded_len(events) as u64 <= self.max_bytes || self.total_bytes == 0
+    }
+
+    /// Appends one group (written through to the OS, so a killed process loses nothing).
+    pub fn append(&mut self, events: &[LogEvent]) -> Result<u64, DiskError> {
+        let needs_new = match self.segments.back() {
+            Some(seg) => self.writer.is_none() || seg.bytes >= SEGMENT_BYTES,
+            None => true,
+        };
+        if needs_new {
+            if let Some(writer) = self.writer.take() {
+                let _ = writer.sync_data();
+            }
+            let path = segment_path(&self.dir, self.next_index);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            self.segments.push_back(Segment {
+                first: self.next_index,
+                records: 0,
+                bytes: 0,
+                path,
+            });
+            self.writer = Some(file);
+        }
+        let record = encode(events);
+        let (Some(writer), Some(seg)) = (self.writer.as_mut(), self.segments.back_mut()) else {
+            return Ok(self.next_index);
+        };
+        writer.write_all(&record).map_err(io_err(&seg.path))?;
+        seg.records += 1;
+        seg.bytes += record.len() as u64;
+        self.total_bytes += record.len() as u64;
+        let index = self.next_index;
+        self.next_index += 1;
+        Ok(index)
+    }
+
+    /// The next unread group and its index.
+    pub fn read_next(&mut self) -> Result<Option<(u64, Vec<LogEvent>)>, DiskError> {
+        if self.read_index >= self.next_index {
+            return Ok(None);
+        }
+        let Some(seg) = self
+            .segments
+            .iter()
+            .find(|s| s.first <= self.read_index && self.read_index < s.first + s.records)
+        else {
+            return Ok(None);
+        };
+        let reopen = match &self.reader {
+            Some((first, _)) => *first != seg.first,
+            None => true,
+        };
+        if reopen {
+            let file = File::open(&seg.path).map_err(io_err(&seg.path))?;
+            let mut reader = BufReader::new(file);
+            // Skip the records of this segment already read (after a restart).
+            for _ in seg.first..self.read_index {
+                read_record(&mut reader).map_err(io_err(&seg.path))?;
+            }
+            self.reader = Some((seg.first, reader));
+        }
+        let path = seg.path.clone();
+        let Some((_, reader)) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        let payload = match read_record(reader).map_err(io_err(&path))? {
+            Some(payload) => payload,
+            None => return Ok(None),
+        };
+        let index = self.read_index;
+        self.read_index += 1;
+        Ok(Some((index, decode(&payload))))
+    }
+
+    /// A group was delivered; frees fully acknowledged segments.
+    pub fn ack(&mut self, index: u64) -> Result<(), DiskError> {
+        if index < self.acked_upto {
+            return Ok(());
+        }
+        self.acked_ahead.insert(index);
+        while self.acked_ahead.remove(&self.acked_upto) {
+            self.acked_upto += 1;
+            self.acked_dirty = true;
+        }
+        while let Some(seg) = self.segments.front() {
+            let done = seg.first + seg.records <= self.acked_upto;
+            let is_writing = self.segments.len() == 1 && self.writer.is_some();
+            if !done
+                || (is_writing && seg.bytes < SEGMENT_BYTES && self.read_index < self.next_index)
+            {
+                break;
+            }
+            if is_writing {
+                self.writer = None;
+            }
+            if self
+                .reader
+                .as_ref()
+                .is_some_and(|(first, _)| *first == seg.first)
+            {
+                self.reader = None;
+            }
+            std::fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
+            self.total_bytes -= seg.bytes;
+            self.segments.pop_front();
+            self.save_acked()?;
+        }
+        Ok(())
+    }
+
+    /// Persists the acknowledged prefix (temp file + rename).
+    pub fn save_acked(&mut self) -> Result<(), DiskError> {
+        if !self.acked_dirty {
+            return Ok(());
+        }
+        let path = self.dir.join(ACKED_FILE);
+        let tmp = self.dir.join("acked.tmp");
+        std::fs::write(&tmp, self.acked_upto.to_string()).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        self.acked_dirty = false;
+        Ok(())
+    }
+
+    /// Flushes to stable storage at shutdown.
+    pub fn sync(&mut self) -> Result<(), DiskError> {
+        if let Some(writer) = &self.writer {
+            writer.sync_data().map_err(io_err(&self.dir))?;
+        }
+        self.save_acked()
+    }
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("seg-{first:020}.buf"))
+}
+
+fn encoded_len(events: &[LogEvent]) -> usize {
+    HEADER_BYTES + 4 + events.iter().map(|e| 12 + e.message.len()).sum::<usize>()
+}
+
+fn encode(events: &[LogEvent]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(encoded_len(events));
+    payload.extend_from_slice(&(events.len() as u32).to_le_bytes());
+    for event in events {
+        payload.extend_from_slice(&event.timestamp_ms.to_le_bytes());
+        payload.extend_from_slice(&(event.message.len() as u32).to_le_bytes());
+        payload.extend_from_slice(event.message.as_bytes());
+    }
+    let mut record = Vec::with_capacity(HEADER_BYTES + payload.len());
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&fingerprint(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    record
+}
+
+fn decode(payload: &[u8]) -> Vec<LogEvent> {
+    let mut events = Vec::new();
+    let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
+        let slice = payload.get(*pos..*pos + n)?;
+        *pos += n;
+        Some(slice)
+    };
+    let mut pos = 0;
+    let Some(count) = take(&mut pos, 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+    else {
+        return events;
+    };
+    for _ in 0..count {
+        let Some(ts) = take(&mut pos, 8)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_le_bytes)
+        else {
+            break;
+        };
+        let Some(len) = take(&mut pos, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+        else {
+            break;
+        };
+        let Some(bytes) = take(&mut pos, len as usize) else {
+            break;
+        };
+        events.push(LogEvent {
+            timestamp_ms: ts,
+            message: String::from_utf8_lossy(bytes).into_owned(),
+            ack: None,
+        });
+    }
+    events
+}
+
+/// Reads one record; `None` at a clean end or a torn/corrupt tail.
+fn read_record(reader: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut header = [0u8; HEADER_BYTES];
+    if !read_exact_or_eof(reader, &mut header)? {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let sum = u64::from_le_bytes(header[4..12].try_into().unwrap_or([0; 8]));
+    let mut payload = vec![0u8; len];
+    if !read_exact_or_eof(reader, &mut payload)? || fingerprint(&payload) != sum {
+        return Ok(None);
+    }
+    Ok(Some(payload))
+}
+
+fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(true)
+}
+
+/// Counts the good records of a segment and the bytes they take.
+fn scan_segment(path: &Path) -> Result<(u64, u64), DiskError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
+    let mut reader = BufReader::new(file);
+    let mut records = 0;
+    let mut bytes = 0u64;
+    while let Some(payload) = read_record(&mut reader).map_err(io_err(path))? {
+        records += 1;
+        bytes += (HEADER_BYTES + payload.len()) as u64;
+    }
+    Ok((records, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(tag: &str, n: usize) -> Vec<LogEvent> {
+        (0..n)
+            .map(|i| LogEvent {
+                timestamp_ms: i as i64,
+                message: format!("{tag}-{i}"),
+                ack: None,
+            })
+            .collect()
+    }
+
+    fn messages(events: &[LogEvent]) -> Vec<String> {
+        events.iter().map(|e| e.message.clone()).collect()
+    }
+
+    #[test]
+    fn fifo_round_trip_and_space_comes_back_on_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        q.append(&group("a", 3)).unwrap();
+        q.append(&group("b", 2)).unwrap();
+        assert_eq!(q.unread(), 2);
+        let (i, first) = q.read_next().unwrap().unwrap();
+        assert_eq!(
+            (i, messages(&first)),
+            (0, vec!["a-0".into(), "a-1".into(), "a-2".into()])
+        );
+        let (j, second) = q.read_next().unwrap().unwrap();
+        assert_eq!(j, 1);
+        assert_eq!(second[1].timestamp_ms, 1);
+        assert!(q.read_next().unwrap().is_none());
+        assert!(q.bytes() > 0);
+        q.ack(1).unwrap();
+        q.ack(0).unwrap();
+        assert_eq!(q.bytes(), 0, "fully acknowledged: segment deleted");
+    }
+
+    #[test]
+    fn a_restart_replays_only_what_was_not_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            for tag in ["a", "b", "c"] {
+                q.append(&group(tag, 1)).unwrap();
+            }
+            q.read_next().unwrap();
+            q.read_next().unwrap();
+            q.ack(0).unwrap();
+            q.sync().unwrap();
+        }
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(
+            q.unread(),
+            2,
+            "b was read but not acknowledged: it comes back"
+        );
+        let (i, events) = q.read_next().unwrap().unwrap();
+        assert_eq!((i, messages(&events)), (1, vec!["b-0".to_owned()]));
+        let (i, events) = q.read_next().unwrap().unwrap();
+        assert_eq!((i, messages(&events)), (2, vec!["c-0".to_owned()]));
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            q.append(&group("a", 1)).unwrap();
+            q.append(&group("b", 1)).unwrap();
+        }
+        let seg = segment_path(dir.path(), 0);
+        let len = std::fs::metadata(&seg).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&seg).unwrap();
+        file.set_len(len - 3).unwrap();
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(q.unread(), 1);
+        assert_eq!(
+            messages(&q.read_next().unwrap().unwrap().1),
+            vec!["a-0".to_owned()]
+        );
+        q.append(&group("c", 1)).unwrap();
+        assert_eq!(
+            messages(&q.read_next().unwrap().unwrap().1),
+            vec!["c-0".to_owned()]
+        );
+    }
+
+    #[test]
+    fn the_size_bound_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = DiskQueue::open(dir.path(), 200).unwrap();
+        let g = group("x", 5);
+        assert!(q.has_room(&g));
+        q.append(&g).unwrap();
+        assert!(!q.has_room(&group("y", 20)));
+    }
+}
