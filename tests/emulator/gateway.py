@@ -12,7 +12,9 @@ It also injects faults on demand for the delivery drills: `POST /_gateway/faults
 `{"operation": "PutLogEvents", "status": 400, "code": "ThrottlingException", "count": 3}`
 answers the next `count` matching calls with that error; `DELETE /_gateway/faults` clears.
 `GET /_gateway/calls` returns how many calls of each operation reached the gateway, with
-request body sizes, so tests can check batching.
+request body sizes, so tests can check batching. `POST /_gateway/outage` with `{"seconds": 60}`
+stops the listening endpoint for real (connections are refused) and starts it again on the
+same port afterwards, with moto's state intact: an AWS outage as a client sees it.
 
 Prints `READY <port>` on stdout once it accepts connections; exits on SIGTERM or when
 stdin closes (so a crashed test harness never leaves it behind).
@@ -25,6 +27,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 try:
     import botocore.session
@@ -155,12 +158,39 @@ def operation_of(environ):
     return None
 
 
+class Endpoint:
+    """The listening socket, which an outage closes and reopens on the same port."""
+
+    def __init__(self, app, port):
+        self.app = app
+        self.port = port
+        self.server = None
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def outage(self, seconds):
+        def run():
+            with self.lock:
+                server = self.server
+                server.shutdown()
+                server.server_close()
+                time.sleep(seconds)
+                self.start()
+
+        threading.Thread(target=run, daemon=True).start()
+
+
 class Gateway:
     """WSGI middleware in front of moto."""
 
     def __init__(self, inner):
         self.inner = inner
         self.faults = Faults()
+        self.endpoint = None
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -186,7 +216,11 @@ class Gateway:
 
     def control(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
-        if method == "POST":
+        if method == "POST" and environ.get("PATH_INFO") == "/_gateway/outage":
+            spec = json.loads(read_body(environ) or b"{}")
+            self.endpoint.outage(float(spec.get("seconds", 60)))
+            payload = b"{}"
+        elif method == "POST":
             self.faults.set(json.loads(read_body(environ) or b"{}"))
             payload = b"{}"
         elif method == "DELETE":
@@ -310,7 +344,9 @@ def read_body(environ):
 def main():
     port = int(os.environ.get("EMULATOR_PORT", "0"))
     app = Gateway(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    endpoint = Endpoint(app, port)
+    app.endpoint = endpoint
+    endpoint.start()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
     def watch_stdin():
@@ -321,11 +357,12 @@ def main():
         finally:
             os._exit(0)
 
-    if os.environ.get("EMULATOR_WATCH_STDIN", "1") == "1":
-        threading.Thread(target=watch_stdin, daemon=True).start()
-    sys.stdout.write(f"READY {server.server_port}\n")
+    sys.stdout.write(f"READY {endpoint.port}\n")
     sys.stdout.flush()
-    server.serve_forever()
+    if os.environ.get("EMULATOR_WATCH_STDIN", "1") == "1":
+        watch_stdin()
+    else:
+        threading.Event().wait()
 
 
 if __name__ == "__main__":

@@ -207,6 +207,18 @@ impl Emulator {
         Ok(())
     }
 
+    /// Stops the endpoint for `seconds` (connections refused), then serves again on the same
+    /// port with the emulator's state intact.
+    pub async fn outage(&self, seconds: u64) -> anyhow::Result<()> {
+        reqwest::Client::new()
+            .post(format!("{}/_gateway/outage", self.endpoint()))
+            .json(&serde_json::json!({ "seconds": seconds }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
     /// Calls seen per operation: `{op: {count, bytes: [request body sizes]}}`.
     pub async fn calls(&self) -> anyhow::Result<serde_json::Value> {
         Ok(reqwest::Client::new()

@@ -316,3 +316,61 @@ async fn malformed_and_oversized_lines_all_arrive() {
     assert_eq!(out[out.len() - 2], "");
     assert_eq!(out[out.len() - 1], "last line without newline");
 }
+
+#[tokio::test]
+async fn a_60_second_outage_with_full_buffers_loses_and_repeats_nothing() {
+    let emulator = Emulator::start().unwrap();
+    let ws = Workspace::new();
+    let group = "/aws/ecs/aistudio-staging-frontend";
+    // ~600-byte lines: 4,000 of them (2.4 MB) overflow a 512 KiB memory budget and a 1 MiB
+    // disk buffer while CloudWatch is unreachable, so the sources must wait.
+    let pad = "p".repeat(520);
+    let line = |seq: usize| {
+        serde_json::json!({"event": "http.request", "message": pad, "seq": seq}).to_string()
+    };
+    let config = format!(
+        "{}[sinks.cloudwatch_logs]\nlog_group = \"{group}\"\nlog_stream = \"outage\"\nbatch_timeout_ms = 100\n\
+         [buffer]\nmax_memory_bytes = 524288\nmax_disk_bytes = 1048576\n",
+        file_source(&ws, "app.log")
+    );
+    append_lines(&ws.path("app.log"), &(0..500).map(line).collect::<Vec<_>>());
+    let mut sidecar =
+        Sidecar::start(ws.tmp.path(), &config, &emulator.child_env(), Stdio::null()).unwrap();
+    sidecar.wait_metric_at_least(SHIPPED, 500.0, LIMIT).await;
+
+    emulator.outage(60).await.unwrap();
+    append_lines(
+        &ws.path("app.log"),
+        &(500..4_000).map(line).collect::<Vec<_>>(),
+    );
+    // While AWS is down the sidecar spills to disk, then the sources wait for room.
+    sidecar
+        .wait_metric_at_least("aistudio_sidecar_events_spilled_total", 1.0, LIMIT)
+        .await;
+    let during = sidecar.metric(SHIPPED).await.unwrap_or_default();
+    assert!(
+        during < 4_000.0,
+        "nothing can ship during the outage: {during}"
+    );
+
+    sidecar
+        .wait_metric_at_least(SHIPPED, 4_000.0, Duration::from_secs(180))
+        .await;
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    let dropped = sidecar
+        .metric("aistudio_sidecar_events_dropped_total")
+        .await;
+    assert!(dropped.is_none() || dropped == Some(0.0));
+
+    let seqs: Vec<u64> = emulator
+        .log_messages(group, "outage")
+        .unwrap()
+        .iter()
+        .filter_map(|m| seq_of(m))
+        .collect();
+    // Compare summaries, not 4,000-element vectors, so a failure message stays readable.
+    let first_out_of_order = seqs.iter().enumerate().find(|(i, s)| **s != *i as u64);
+    assert_eq!(seqs.len(), 4_000, "every line exactly once");
+    assert_eq!(first_out_of_order, None, "lines arrive in order");
+}

@@ -1,5 +1,6 @@
 //! The CloudWatch Logs sink task: batch, send with bounded concurrency, retry, acknowledge.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -44,24 +45,37 @@ impl CloudWatchLogsSink {
             return;
         }
         let mut builder = BatchBuilder::default();
+        // Finished batches wait here until a request slot is free, so at most
+        // `max_in_flight` requests run and, with one slot, batches land in order.
+        let mut ready: VecDeque<LogBatch> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
         let mut deadline: Option<Instant> = None;
         let mut open = true;
-        while open || !in_flight.is_empty() {
+        loop {
+            while in_flight.len() < self.max_in_flight {
+                let Some(batch) = ready.pop_front() else {
+                    break;
+                };
+                in_flight.push(self.send(batch, force.clone()));
+            }
+            if !open && ready.is_empty() && in_flight.is_empty() {
+                break;
+            }
             let timer = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
+            let room = ready.is_empty() && in_flight.len() < self.max_in_flight;
             tokio::select! {
-                received = rx.recv(), if open && in_flight.len() < self.max_in_flight => {
+                received = rx.recv(), if open && room => {
                     match received {
                         Some(events) => {
                             let count = events.len() as i64;
                             for event in events {
                                 if let Some(batch) = builder.push(event) {
-                                    in_flight.push(self.send(batch, force.clone()));
+                                    ready.push_back(batch);
                                 }
                             }
                             self.telemetry.queued(-count);
@@ -73,17 +87,13 @@ impl CloudWatchLogsSink {
                         }
                         None => {
                             open = false;
-                            if let Some(batch) = builder.take() {
-                                in_flight.push(self.send(batch, force.clone()));
-                            }
+                            ready.extend(builder.take());
                             deadline = None;
                         }
                     }
                 }
-                () = timer => {
-                    if let Some(batch) = builder.take() {
-                        in_flight.push(self.send(batch, force.clone()));
-                    }
+                () = timer, if room => {
+                    ready.extend(builder.take());
                     deadline = None;
                 }
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
