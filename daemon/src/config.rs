@@ -66,6 +66,9 @@ pub struct SidecarConfig {
     /// The loopback health and metrics API.
     #[serde(default)]
     pub api: ApiConfig,
+    /// The `AIStudio/Streaming` metrics derived from the logs (`[metrics]`).
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
     /// Seconds allowed to drain after SIGTERM before unsent events are failed back.
     #[serde(default = "default_shutdown_deadline_secs")]
     pub shutdown_deadline_secs: u64,
@@ -208,6 +211,7 @@ impl Default for SidecarConfig {
             sinks: SinksConfig::default(),
             buffer: BufferConfig::default(),
             api: ApiConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
             shutdown_deadline_secs: default_shutdown_deadline_secs(),
             aws_detected: false,
         }
@@ -233,9 +237,14 @@ pub enum ConfigError {
         /// What the TOML parser said, with the line and column.
         message: String,
     },
-    /// A value parsed but is not allowed.
-    #[error("config is invalid: {0}")]
-    Invalid(String),
+    /// Values parsed but are not allowed; one entry per problem, each naming its key.
+    #[error("config {path} is invalid:\n  - {}", problems.join("\n  - "))]
+    Invalid {
+        /// The file, or `(defaults)`.
+        path: String,
+        /// Every problem found, `key: what is wrong`.
+        problems: Vec<String>,
+    },
 }
 
 impl SidecarConfig {
@@ -255,7 +264,13 @@ impl SidecarConfig {
             None => Self::default(),
         };
         config.apply_env(|name| std::env::var(name).ok());
-        config.validate()?;
+        config.validate().map_err(|err| match (err, path) {
+            (ConfigError::Invalid { problems, .. }, Some(path)) => ConfigError::Invalid {
+                path: path.display().to_string(),
+                problems,
+            },
+            (err, _) => err,
+        })?;
         Ok(config)
     }
 
@@ -315,34 +330,35 @@ impl SidecarConfig {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
         if !KNOWN_ENVIRONMENTS.contains(&self.environment.as_str()) {
-            return Err(ConfigError::Invalid(format!(
-                "environment `{}` is not one of {}; set `environment` or AISTUDIO_ENV",
+            problems.push(format!(
+                "environment: `{}` is not one of {}; set `environment` or AISTUDIO_ENV",
                 self.environment,
                 KNOWN_ENVIRONMENTS.join(", ")
-            )));
+            ));
         }
-        let mut problems = Vec::new();
         if let Some(endpoint) = &self.aws.endpoint_url {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                 problems.push(format!(
-                    "aws.endpoint_url `{endpoint}` must start with http:// or https://"
+                    "aws.endpoint_url: `{endpoint}` must start with http:// or https://"
                 ));
             }
         }
         if let Some(cw) = &self.sinks.cloudwatch_logs {
             problems.extend(cw.problems());
         }
+        problems.extend(self.metrics.problems());
         for (index, file) in self.sources.file.iter().enumerate() {
             if file.include.is_empty() {
                 problems.push(format!(
-                    "sources.file[{index}].include is empty; give at least one glob"
+                    "sources.file[{index}].include: empty; give at least one glob"
                 ));
             }
             for pattern in &file.include {
                 if let Err(err) = glob::Pattern::new(pattern) {
                     problems.push(format!(
-                        "sources.file[{index}].include `{pattern}` is not a valid glob: {err}"
+                        "sources.file[{index}].include: `{pattern}` is not a valid glob: {err}"
                     ));
                 }
             }
@@ -351,26 +367,32 @@ impl SidecarConfig {
             || self.sources.max_line_bytes > self.redact.max_line_bytes
         {
             problems.push(format!(
-                "sources.max_line_bytes must be between 1 and redact.max_line_bytes ({}), so every piece of a long line is redacted rather than replaced",
+                "sources.max_line_bytes: must be between 1 and redact.max_line_bytes ({}), so every piece of a long line is redacted rather than replaced",
                 self.redact.max_line_bytes
             ));
         }
         if self.buffer.max_memory_bytes < crate::sources::CHUNK_MAX_BYTES as u64 * 2 {
             problems.push(format!(
-                "buffer.max_memory_bytes must be at least {} (two chunks)",
+                "buffer.max_memory_bytes: must be at least {} (two chunks)",
                 crate::sources::CHUNK_MAX_BYTES * 2
             ));
         }
         if self.shutdown_deadline_secs == 0 {
-            problems.push("shutdown_deadline_secs must be at least 1".into());
+            problems.push("shutdown_deadline_secs: must be at least 1".into());
         }
         if let Err(err) = crate::redact::Redactor::new(&self.redact) {
             problems.push(format!("redact: {err}"));
         }
+        if self.buffer.max_disk_bytes == 0 {
+            problems.push("buffer.max_disk_bytes: must be at least 1".into());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid(problems.join("; ")))
+            Err(ConfigError::Invalid {
+                path: String::from("(defaults)"),
+                problems,
+            })
         }
     }
 }
@@ -405,6 +427,30 @@ mod tests {
     fn unknown_environment_is_invalid() {
         let config = SidecarConfig::from_toml("environment = \"qa\"").unwrap();
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("`qa`"), "{err}");
+        assert!(err.contains("environment: `qa`"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let config = SidecarConfig::from_toml(
+            "environment = \"qa\"\nshutdown_deadline_secs = 0\n[sinks.cloudwatch_logs]\nretention_days = 31\n[[sources.file]]\ninclude = [\"[\"]\n",
+        )
+        .unwrap();
+        let ConfigError::Invalid { problems, .. } = config.validate().unwrap_err() else {
+            panic!("expected the invalid variant");
+        };
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "environment",
+                "sinks.cloudwatch_logs.retention_days",
+                "sources.file[0].include",
+                "shutdown_deadline_secs"
+            ]
+        );
     }
 }

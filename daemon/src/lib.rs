@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod event;
+pub mod metrics;
 pub mod own_logs;
 pub mod provision;
 pub mod redact;

@@ -73,9 +73,16 @@ struct Counters {
     spilled: AtomicU64,
     queued_events: AtomicI64,
     last_progress_ms: AtomicI64,
+    /// The metric stage's Prometheus output (application metrics and its own counters).
+    metrics: std::sync::OnceLock<crate::metrics::prometheus::Exporter>,
 }
 
 impl Telemetry {
+    /// Renders the metric stage's exporter after these counters on `/metrics`.
+    pub fn attach_metrics(&self, exporter: crate::metrics::prometheus::Exporter) {
+        let _ = self.0.metrics.set(exporter);
+    }
+
     /// Records one event.
     pub fn emit(&self, event: SidecarEvent) {
         let c = &self.0;
@@ -234,6 +241,9 @@ impl Telemetry {
                 out,
                 "aistudio_sidecar_redactions_total{{rule=\"{rule}\"}} {count}"
             );
+        }
+        if let Some(exporter) = c.metrics.get() {
+            out.push_str(&exporter.render());
         }
         out
     }

@@ -50,8 +50,10 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| config.data_dir.join("buffer"));
     let mut sink_txs = Vec::new();
+    let mut log_txs = Vec::new(); // for EMF metric lines
     for choice in config.sink_choices() {
         let (tx, rx) = mpsc::channel::<Vec<LogEvent>>(slots);
+        log_txs.push(tx.clone());
         let dir = buffer_dir.join(choice.name());
         let sender = SpillingSender::open(
             tx,
@@ -99,6 +101,8 @@ pub async fn run(
             }
         }
     }
+    // Metrics: extracted on the processor thread, published under the sinks' shutdown.
+    let metrics = crate::metrics::start(&config, &telemetry, &sinks, log_txs, force.clone()).await;
     sinks.close();
 
     // The processor: decode and redact on its own thread, fan out to every sink.
@@ -107,7 +111,7 @@ pub async fn run(
         let telemetry = telemetry.clone();
         std::thread::Builder::new()
             .name("processor".into())
-            .spawn(move || process(raw_rx, decoder, sink_txs, telemetry))
+            .spawn(move || process(raw_rx, decoder, sink_txs, telemetry, metrics))
             .context("cannot start the processor thread")?
     };
 
@@ -241,6 +245,7 @@ fn process(
     decoder: Decoder,
     sink_txs: Vec<SpillingSender>,
     telemetry: Telemetry,
+    metrics: crate::metrics::MetricsHandle,
 ) {
     while let Some(chunk) = raw_rx.blocking_recv() {
         let mut events = Vec::with_capacity(chunk.len());
@@ -252,6 +257,7 @@ fn process(
             }
         }
         drop(chunk);
+        metrics.observe(&events);
         let Some((last, rest)) = sink_txs.split_last() else {
             return;
         };
@@ -261,6 +267,7 @@ fn process(
         last.send(events);
     }
     // Sources are done: each buffer hands over what it holds on disk, then closes.
+    drop(metrics); // the metric publisher's final flush starts now
     for tx in sink_txs {
         tx.close();
     }

@@ -1,7 +1,10 @@
 //! Sinks: where redacted events go (CloudWatch Logs, a local file, stdout).
 
 pub mod cloudwatch_logs;
+pub mod cloudwatch_metrics;
+pub mod emf;
 pub mod file;
+pub mod metrics_file;
 
 use serde::{Deserialize, Serialize};
 
