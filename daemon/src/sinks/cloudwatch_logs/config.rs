@@ -80,17 +80,17 @@ impl CloudWatchLogsSinkConfig {
         let mut problems = Vec::new();
         if !VALID_RETENTION_DAYS.contains(&self.retention_days) {
             problems.push(format!(
-                "sinks.cloudwatch_logs.retention_days = {} is not a value CloudWatch accepts ({:?})",
+                "sinks.cloudwatch_logs.retention_days: {} is not a value CloudWatch accepts ({:?})",
                 self.retention_days, VALID_RETENTION_DAYS
             ));
         }
         if self.max_in_flight == 0 {
-            problems.push("sinks.cloudwatch_logs.max_in_flight must be at least 1".into());
+            problems.push("sinks.cloudwatch_logs.max_in_flight: must be at least 1".into());
         }
         if let Some(stream) = &self.log_stream {
             if stream.is_empty() || stream.len() > 512 || stream.contains([':', '*']) {
                 problems.push(format!(
-                    "sinks.cloudwatch_logs.log_stream `{stream}` must be 1-512 characters without ':' or '*'"
+                    "sinks.cloudwatch_logs.log_stream: `{stream}` must be 1-512 characters without ':' or '*'"
                 ));
             }
         }
@@ -102,7 +102,7 @@ impl CloudWatchLogsSinkConfig {
                     .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c));
             if !valid {
                 problems.push(format!(
-                    "sinks.cloudwatch_logs.log_group `{group}` must be 1-512 characters of a-z, A-Z, 0-9, '_', '-', '/', '.', '#'"
+                    "sinks.cloudwatch_logs.log_group: `{group}` must be 1-512 characters of a-z, A-Z, 0-9, '_', '-', '/', '.', '#'"
                 ));
             }
         }
