@@ -3,7 +3,8 @@
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
-use tokio_util::sync::CancellationToken;
+/// The shutdown deadline's token, re-exported for callers of [`CloudWatchMetricsSink::send`].
+pub use tokio_util::sync::CancellationToken;
 
 use crate::aws::AwsClients;
 use crate::backoff::Backoff;
