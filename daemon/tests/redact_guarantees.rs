@@ -10,7 +10,7 @@ use daemon::redact::{CustomRule, Mode, RedactConfig, RedactError, Redactor, Secr
 use serde_json::{json, Value};
 
 fn redactor() -> Redactor {
-    Redactor::new(&RedactConfig::default()).unwrap()
+    Redactor::new(&RedactConfig::default()).expect("the default config builds")
 }
 
 #[test]
@@ -56,6 +56,18 @@ fn card_numbers_stored_as_json_numbers_are_replaced() {
     assert_eq!(
         out,
         r#"{"value":"[REDACTED:card]","order":4111111111111112}"#
+    );
+}
+
+#[test]
+fn bare_json_values_stay_json() {
+    // found by the fuzzer: a top-level number that is a card number
+    let r = redactor();
+    assert_eq!(r.redact_line(b"24444528888888"), "\"[REDACTED:card]\"");
+    assert_eq!(r.redact_line(b"\"a@b.co\""), "\"[REDACTED:email]\"");
+    assert_eq!(
+        r.redact_line(b"2026-11-01 mail a@b.co"),
+        "2026-11-01 mail [REDACTED:email]"
     );
 }
 

@@ -251,7 +251,11 @@ impl Redactor {
             return;
         }
         let first = text.bytes().find(|b| !b.is_ascii_whitespace());
-        let json = matches!(first, Some(b'{' | b'[' | b'"'));
+        // any JSON value: a bare number or string line must stay valid JSON too
+        let json = matches!(
+            first,
+            Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+        );
         let redacted = match json.then(|| self.redact_json_text(&text, flags)) {
             Some(Ok(Some(new))) => Cow::Owned(new),
             Some(Ok(None)) => Cow::Borrowed(text.as_ref()),
