@@ -22,6 +22,9 @@ use crate::sources::checkpoint::Checkpoints;
 use crate::sources::{file, stdin, tcp, RawChunk, CHUNK_MAX_BYTES};
 use crate::telemetry::{SidecarEvent, Telemetry};
 
+/// Deepest in-memory queue between two stages, in chunks.
+const MAX_QUEUE_CHUNKS: u64 = 8;
+
 /// After the deadline, sinks get this long to fail their batches back and stop.
 const GIVE_UP_GRACE: Duration = Duration::from_secs(2);
 
@@ -38,9 +41,10 @@ pub async fn run(
     let sinks = TaskTracker::new();
 
     // Memory bound: two queues (raw chunks, decoded events) share the budget; each slot
-    // holds at most one chunk of CHUNK_MAX_BYTES.
-    let slots =
-        (config.buffer.max_memory_bytes / 2 / CHUNK_MAX_BYTES as u64).clamp(1, 4096) as usize;
+    // holds at most one chunk of CHUNK_MAX_BYTES. Never deeper than MAX_QUEUE_CHUNKS: on W1
+    // deeper queues only added resident memory, not throughput (README, "Measured").
+    let slots = (config.buffer.max_memory_bytes / 2 / CHUNK_MAX_BYTES as u64)
+        .clamp(1, MAX_QUEUE_CHUNKS) as usize;
     let (raw_tx, raw_rx) = mpsc::channel::<RawChunk>(slots);
 
     // Sinks first, so nothing is read before there is somewhere to put it.

@@ -212,7 +212,38 @@ class Gateway:
             return self.cbor(environ, start_response, operation, body)
         environ["wsgi.input"] = _Body(body)
         environ["CONTENT_LENGTH"] = str(len(body))
+        if operation == "PutLogEvents":
+            return self.put_log_events(environ, start_response)
         return self.inner(environ, start_response)
+
+    def put_log_events(self, environ, start_response):
+        """moto 5.2 reports `tooOldLogEventEndIndex` as the index of the last too-old event;
+        CloudWatch documents it as exclusive (one past it). Translate to the real semantics."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            captured["headers"] = headers
+            return lambda data: None
+
+        chunks = self.inner(environ, capture)
+        try:
+            raw = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        try:
+            decoded = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            decoded = None
+        info = decoded.get("rejectedLogEventsInfo") if isinstance(decoded, dict) else None
+        if isinstance(info, dict) and "tooOldLogEventEndIndex" in info:
+            info["tooOldLogEventEndIndex"] += 1
+            raw = json.dumps(decoded).encode()
+        headers = [(k, v) for k, v in captured.get("headers", []) if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(raw))))
+        start_response(captured.get("status", "500 Internal Server Error"), headers)
+        return [raw]
 
     def control(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")

@@ -146,6 +146,7 @@ pub async fn put_batch(
             ),
         })?;
     let total = batch.events.len();
+    let mut rejected = 0;
     if let Some(info) = output.rejected_log_events_info() {
         let clamp = |index: Option<i32>| index.map(|i| usize::try_from(i).unwrap_or(0).min(total));
         // Indices as documented: events before tooOldLogEventEndIndex / expiredLogEventEndIndex,
@@ -160,12 +161,16 @@ pub async fn put_batch(
             (RejectReason::TooNew, too_new),
         ] {
             if count > 0 {
+                rejected += count;
                 telemetry.emit(SidecarEvent::EventsRejected(reason, count as u64));
                 tracing::warn!(?reason, count, group = %target.group, "cloudwatch refused events outside its time window");
             }
         }
     }
-    telemetry.emit(SidecarEvent::EventsShipped(total as u64));
+    // Refused events are final (counted above), not shipped, and never sent again.
+    telemetry.emit(SidecarEvent::EventsShipped(
+        total.saturating_sub(rejected) as u64
+    ));
     telemetry.emit(SidecarEvent::BytesShipped(batch.bytes as u64));
     Ok(())
 }
