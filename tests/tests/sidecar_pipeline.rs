@@ -278,6 +278,21 @@ async fn malformed_and_oversized_lines_all_arrive() {
     let huge = "x".repeat(2_500_000);
     input.extend_from_slice(format!("{{\"message\":\"{huge}\"}}\n").as_bytes());
     input.extend_from_slice(b"\n");
+    // A flood: 20,000 malformed lines of every kind, each must come out as exactly one line.
+    let flood = 20_000;
+    for i in 0..flood {
+        match i % 4 {
+            0 => input.extend_from_slice(format!("{{\"unterminated\": \"{i}\n").as_bytes()),
+            1 => {
+                input.extend_from_slice(b"\x00\x01\xc3\x28 binary ");
+                input.extend_from_slice(format!("{i}\n").as_bytes());
+            }
+            2 => input.extend_from_slice(format!("[1, 2, {i}\n").as_bytes()),
+            _ => input.extend_from_slice(
+                format!("{{\"deep\": {}{i}{}}}\n", "[".repeat(200), "]".repeat(200)).as_bytes(),
+            ),
+        }
+    }
     input.extend_from_slice(b"last line without newline");
     std::fs::write(ws.path("in.bin"), &input).unwrap();
     let config = file_sink(&ws);
@@ -313,7 +328,14 @@ async fn malformed_and_oversized_lines_all_arrive() {
         x_count >= 2_500_000,
         "no byte of the huge line lost: {x_count}"
     );
-    assert_eq!(out[out.len() - 2], "");
+    let flood_out = &out[out.len() - 1 - flood..out.len() - 1];
+    for (i, line) in flood_out.iter().enumerate() {
+        assert!(
+            line.contains(&i.to_string()),
+            "flood line {i} kept its content: {line}"
+        );
+    }
+    assert_eq!(out[out.len() - 2 - flood], "");
     assert_eq!(out[out.len() - 1], "last line without newline");
 }
 
