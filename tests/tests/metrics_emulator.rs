@@ -30,11 +30,14 @@ fn now_secs() -> i64 {
         .as_secs() as i64
 }
 
+/// `(id, metric, dimensions, statistic)` of one get-metric-data query.
+type Query<'a> = (String, &'a str, Vec<(&'a str, String)>, &'a str);
+
 /// One get-metric-data call for many `(id, metric, dimensions, stat)` queries; returns the
 /// sum of each query's values over the window.
 fn read_back(
     emulator: &Emulator,
-    queries: &[(String, &str, Vec<(&str, String)>, &str)],
+    queries: &[Query<'_>],
     start: i64,
     end: i64,
 ) -> BTreeMap<String, f64> {
@@ -348,7 +351,7 @@ async fn put_metric_data_requests_are_full_gzip_compressed_and_retried() {
     );
 
     // The AWS CLI reads every observation back: per datum 1 + 2 + 3 samples.
-    let queries: Vec<(String, &str, Vec<(&str, String)>, &str)> = (0..3)
+    let queries: Vec<Query<'_>> = (0..3)
         .map(|s| {
             (
                 format!("s{s}"),
