@@ -1,7 +1,5 @@
 //! Turns raw line bytes into `LogEvent`s: timestamp, redaction, and CloudWatch's size limit.
 
-use std::borrow::Cow;
-
 use crate::event::{Ack, LogEvent};
 use crate::redact::Redactor;
 
@@ -176,11 +174,6 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// Lossy UTF-8 view of a line, for places that need text before redaction.
-pub fn lossy(line: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(line)
 }
 
 #[cfg(test)]

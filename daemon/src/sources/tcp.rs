@@ -14,9 +14,6 @@ use super::{LineSplitter, RawChunk};
 use crate::decode::now_ms;
 use crate::telemetry::{SidecarEvent, Telemetry};
 
-/// Default listen address: loopback only, so nothing outside the task can inject lines.
-pub const DEFAULT_ADDRESS: &str = "127.0.0.1:5170";
-
 /// `[sources.tcp]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +23,7 @@ pub struct TcpSourceConfig {
     pub address: SocketAddr,
 }
 
+/// Loopback only by default, so nothing outside the task can inject lines.
 fn default_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5170))
 }

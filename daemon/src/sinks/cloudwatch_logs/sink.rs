@@ -12,7 +12,7 @@ use super::batch::{BatchBuilder, LogBatch};
 use super::retry::ErrorClass;
 use super::service::{ensure_stream, put_batch, StreamTarget};
 use crate::backoff::Backoff;
-use crate::event::LogEvent;
+use crate::event::{fail_all, LogEvent};
 use crate::telemetry::{SidecarEvent, Telemetry};
 
 /// A configured CloudWatch Logs sink.
@@ -36,12 +36,19 @@ impl CloudWatchLogsSink {
     pub async fn run(self, mut rx: mpsc::Receiver<Vec<LogEvent>>, force: CancellationToken) {
         if !self.ensure_stream_until_done(&force).await {
             // Never reached AWS before the deadline: everything queued is failed back.
-            while let Ok(events) = rx.try_recv() {
-                self.give_up(
-                    &events_into_batch(events),
-                    "the shutdown deadline passed before the log stream could be created",
-                );
+            rx.close();
+            let mut failed = 0;
+            while let Some(events) = rx.recv().await {
+                fail_all(&events);
+                self.telemetry.queued(-(events.len() as i64));
+                failed += events.len();
             }
+            self.telemetry
+                .emit(SidecarEvent::EventsDropped(failed as u64));
+            tracing::error!(
+                events = failed,
+                "the shutdown deadline passed before the log stream could be created; queued events are failed back to their sources"
+            );
             return;
         }
         let mut builder = BatchBuilder::default();
@@ -163,26 +170,5 @@ impl CloudWatchLogsSink {
             reason = why,
             "log events not delivered; a file source re-reads them on the next start"
         );
-    }
-}
-
-fn events_into_batch(events: Vec<LogEvent>) -> LogBatch {
-    let mut builder = BatchBuilder::default();
-    let mut acks = Vec::new();
-    let mut all = Vec::new();
-    for event in events {
-        if let Some(batch) = builder.push(event) {
-            all.extend(batch.events);
-            acks.extend(batch.acks);
-        }
-    }
-    if let Some(batch) = builder.take() {
-        all.extend(batch.events);
-        acks.extend(batch.acks);
-    }
-    LogBatch {
-        events: all,
-        bytes: 0,
-        acks,
     }
 }
