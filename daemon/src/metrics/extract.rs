@@ -205,7 +205,7 @@ impl Extractor {
     /// Reads the fields the rules need from `line`; `None` when it is not a JSON object or
     /// cannot match any rule.
     pub fn scan<'a>(&self, line: &'a str) -> Option<Vec<Option<Scalar<'a>>>> {
-        if !line.trim_start().starts_with('{') {
+        if self.rules.is_empty() || !line.trim_start().starts_with('{') {
             return None;
         }
         if let Some(finder) = &self.prefilter {
