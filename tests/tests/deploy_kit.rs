@@ -95,7 +95,11 @@ fn called_ops(provision: bool) -> BTreeMap<String, Vec<String>> {
     rust_files(&src, &mut files);
     let mut called: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for file in files {
-        let rel = file.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if rel.starts_with("provision/") != provision {
             continue;
         }
@@ -147,7 +151,10 @@ fn check_policy(policy_file: &str, provision: bool) -> BTreeMap<String, Vec<Stri
             let (svc, action) = g.split_once(':').unwrap();
             snake(action) == *op && services.get(svc).is_some_and(|s| s.contains(op.as_str()))
         });
-        assert!(ok, "{policy_file} does not allow `{op}` (called in {files:?})");
+        assert!(
+            ok,
+            "{policy_file} does not allow `{op}` (called in {files:?})"
+        );
     }
     for g in &grants {
         let (svc, action) = g.split_once(':').unwrap();
@@ -198,7 +205,10 @@ fn task_role_policy_grants_exactly_the_run_time_calls() {
                 daemon::metrics::config::DEFAULT_NAMESPACE,
                 "PutMetricData must be limited to the catalog namespace"
             );
-            assert_eq!(st["Action"], "cloudwatch:PutMetricData", "alone in its statement");
+            assert_eq!(
+                st["Action"], "cloudwatch:PutMetricData",
+                "alone in its statement"
+            );
         }
     }
     // CreateLogGroup/PutRetentionPolicy are optional: in their own statement, so they can be
@@ -216,7 +226,12 @@ fn task_role_policy_grants_exactly_the_run_time_calls() {
 #[test]
 fn provisioning_policy_grants_exactly_the_provision_calls() {
     let called = check_policy("deploy/iam/provisioning-policy.json", true);
-    for op in ["put_dashboard", "put_metric_alarm", "create_topic", "subscribe"] {
+    for op in [
+        "put_dashboard",
+        "put_metric_alarm",
+        "create_topic",
+        "subscribe",
+    ] {
         assert!(called.contains_key(op), "{op} not found in provision/");
     }
     // Writes are scoped to the managed `aistudio-` names; only list calls use `*`.
@@ -239,7 +254,11 @@ fn provisioning_policy_grants_exactly_the_provision_calls() {
     // The task role must not be able to provision, and the provisioning role does not ship.
     let task = granted(&json("deploy/iam/task-role-policy.json"));
     let prov = granted(&json("deploy/iam/provisioning-policy.json"));
-    assert!(task.is_disjoint(&prov), "{:?}", task.intersection(&prov).collect::<Vec<_>>());
+    assert!(
+        task.is_disjoint(&prov),
+        "{:?}",
+        task.intersection(&prov).collect::<Vec<_>>()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,8 +301,9 @@ fn wildcard(pattern: &str, name: &str) -> bool {
         None => pattern == name,
         Some((head, rest)) => {
             name.starts_with(head)
-                && (0..=name.len() - head.len())
-                    .any(|i| name.is_char_boundary(head.len() + i) && wildcard(rest, &name[head.len() + i..]))
+                && (0..=name.len() - head.len()).any(|i| {
+                    name.is_char_boundary(head.len() + i) && wildcard(rest, &name[head.len() + i..])
+                })
         }
     }
 }
@@ -294,9 +314,17 @@ fn task_definition_follows_the_rules() {
     assert_eq!(td["networkMode"], "awsvpc");
     assert_eq!(td["cpu"], "512", "0.5 vCPU as the seeds size it");
     assert_eq!(td["memory"], "1024", "1 GB as the seeds size it");
-    assert!(td["requiresCompatibilities"].to_string().contains("FARGATE"));
-    assert!(td["taskRoleArn"].as_str().unwrap().starts_with("arn:aws:iam::"));
-    assert!(td["executionRoleArn"].as_str().unwrap().starts_with("arn:aws:iam::"));
+    assert!(td["requiresCompatibilities"]
+        .to_string()
+        .contains("FARGATE"));
+    assert!(td["taskRoleArn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:iam::"));
+    assert!(td["executionRoleArn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:iam::"));
     assert_eq!(td["containerDefinitions"].as_array().unwrap().len(), 2);
 
     let server = container(&td, "server");
@@ -309,7 +337,10 @@ fn task_definition_follows_the_rules() {
         .iter()
         .map(|n| container(&td, n)["memory"].as_u64().unwrap())
         .sum();
-    assert!(cpu <= 512 && mem <= 1024, "containers exceed the task: {cpu} cpu, {mem} MiB");
+    assert!(
+        cpu <= 512 && mem <= 1024,
+        "containers exceed the task: {cpu} cpu, {mem} MiB"
+    );
 
     // Server: port 3000, health on /api/health, no awslogs (raw lines would bypass redaction).
     let ports = server["portMappings"].as_array().unwrap();
@@ -317,7 +348,8 @@ fn task_definition_follows_the_rules() {
     assert_eq!(env(server, "PORT"), Some("3000"));
     assert!(health_command(server).contains("127.0.0.1:3000/api/health"));
     assert!(
-        server.get("logConfiguration").is_none() || server["logConfiguration"]["logDriver"] != "awslogs",
+        server.get("logConfiguration").is_none()
+            || server["logConfiguration"]["logDriver"] != "awslogs",
         "the server must not use the awslogs driver"
     );
     assert!(server["essential"].as_bool().unwrap());
@@ -337,7 +369,10 @@ fn task_definition_follows_the_rules() {
             .any(|d| d["containerName"] == "sidecar" && d["condition"] == "HEALTHY"),
         "{deps:?}"
     );
-    assert!(sidecar.get("dependsOn").is_none(), "the sidecar depends on nothing");
+    assert!(
+        sidecar.get("dependsOn").is_none(),
+        "the sidecar depends on nothing"
+    );
 
     // Shared log volume: the server writes LOG_FILE into it, the sidecar tails it (read-only).
     let mount = |c: &Value| -> (String, String, bool) {
@@ -361,11 +396,17 @@ fn task_definition_follows_the_rules() {
     assert!(log_file.starts_with(&format!("{server_path}/")));
     let include = &config.sources.file[0].include;
     assert!(
-        include.iter().any(|g| g.starts_with(&format!("{sidecar_path}/"))),
+        include
+            .iter()
+            .any(|g| g.starts_with(&format!("{sidecar_path}/"))),
         "{include:?} outside {sidecar_path}"
     );
     let file_name = Path::new(log_file).file_name().unwrap().to_str().unwrap();
-    let pattern = Path::new(&include[0]).file_name().unwrap().to_str().unwrap();
+    let pattern = Path::new(&include[0])
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(
         wildcard(pattern, file_name) && wildcard(pattern, &format!("{file_name}.1")),
         "{pattern} must match {file_name} and its rotation {file_name}.1"
@@ -389,7 +430,9 @@ fn task_definition_follows_the_rules() {
         for e in c["environment"].as_array().unwrap() {
             let name = e["name"].as_str().unwrap();
             assert!(
-                !name.contains("SECRET") && !name.ends_with("API_KEY") && !name.contains("PASSWORD"),
+                !name.contains("SECRET")
+                    && !name.ends_with("API_KEY")
+                    && !name.contains("PASSWORD"),
                 "{name} must be in `secrets`"
             );
         }
@@ -409,8 +452,14 @@ fn deploy_sidecar_config_is_valid_for_the_binary() {
     ]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let config = sidecar_config();
-    assert_eq!(config.metrics.mode, daemon::metrics::MetricsMode::PutMetricData);
-    assert_eq!(config.metrics.namespace, daemon::metrics::config::DEFAULT_NAMESPACE);
+    assert_eq!(
+        config.metrics.mode,
+        daemon::metrics::MetricsMode::PutMetricData
+    );
+    assert_eq!(
+        config.metrics.namespace,
+        daemon::metrics::config::DEFAULT_NAMESPACE
+    );
     assert!(config.sinks.cloudwatch_logs.is_some());
 }
 
@@ -423,12 +472,25 @@ fn dockerfiles_are_multi_stage_slim_and_non_root() {
         let text = read(file);
         let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
         assert!(froms.len() >= 2, "{file}: multi-stage");
-        assert!(froms[0].contains(" AS build"), "{file}: a named build stage");
-        assert!(froms[froms.len() - 1].contains("slim") || froms[froms.len() - 1].contains("distroless"));
+        assert!(
+            froms[0].contains(" AS build"),
+            "{file}: a named build stage"
+        );
+        assert!(
+            froms[froms.len() - 1].contains("slim")
+                || froms[froms.len() - 1].contains("distroless")
+        );
         assert!(text.contains(&format!("--bin {bin}")) && text.contains("--locked"));
         assert!(text.contains(&format!("COPY --from=build /src/target/release/{bin}")));
-        let user = text.lines().filter(|l| l.starts_with("USER ")).last().unwrap();
-        assert!(!user.contains("root") && !user.contains(" 0"), "{file}: {user}");
+        let user = text
+            .lines()
+            .filter(|l| l.starts_with("USER "))
+            .last()
+            .unwrap();
+        assert!(
+            !user.contains("root") && !user.contains(" 0"),
+            "{file}: {user}"
+        );
         assert!(text.contains("curl"), "{file}: the health check needs curl");
     }
 }
@@ -463,7 +525,8 @@ fn config_fields() -> Vec<(String, String)> {
             }
             if let Some(rest) = t.strip_prefix("pub struct ") {
                 let name: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
-                in_struct = (pending_deny && !rest.contains(';') && !rest.contains("{}")).then_some(name);
+                in_struct =
+                    (pending_deny && !rest.contains(';') && !rest.contains("{}")).then_some(name);
                 pending_deny = false;
                 continue;
             }
@@ -480,8 +543,14 @@ fn config_fields() -> Vec<(String, String)> {
                 continue;
             }
             if let Some(rest) = t.strip_prefix("pub ") {
-                let field: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                if rest[field.len()..].starts_with(':') && !attrs.contains("skip)") && !attrs.contains("skip,") {
+                let field: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if rest[field.len()..].starts_with(':')
+                    && !attrs.contains("skip)")
+                    && !attrs.contains("skip,")
+                {
                     let name = attrs
                         .split("rename = \"")
                         .nth(1)
@@ -514,7 +583,10 @@ fn readme_configuration_reference_names_every_sidecar_config_field() {
             "{s}.{f} not found by the scan: {fields:?}"
         );
     }
-    assert!(!fields.iter().any(|(_, f)| f == "aws_detected"), "skipped fields are internal");
+    assert!(
+        !fields.iter().any(|(_, f)| f == "aws_detected"),
+        "skipped fields are internal"
+    );
     let readme = read("README.md");
     let reference = readme
         .split("## Configuration reference")
