@@ -58,8 +58,10 @@ async fn tcp_source_lines_arrive_and_health_reports_ok() {
 
 /// Answers every request with an ECS task metadata (v4) `/task` document.
 async fn fake_ecs_metadata(task_arn: String) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the fake metadata endpoint");
+    let addr = listener.local_addr().expect("its address");
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
@@ -194,4 +196,52 @@ fn validate_reports_every_problem_with_its_key_and_exits_non_zero() {
     let (code, stdout, stderr) = run_sidecar(&["validate", "--config", good.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("ok"));
+}
+
+#[test]
+fn the_sidecars_own_error_messages_are_redacted() {
+    let ws = Workspace::new();
+    let bad = ws.path("leaky.toml");
+    // A value that quotes personal data and a key ends up in the error message.
+    std::fs::write(
+        &bad,
+        "[sinks.cloudwatch_logs]\nlog_group = \"/aws/ecs/dave@example.com sk-proj-abcdefghijklmnopqrstuvwxyz0123\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_sidecar(&["validate", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("sinks.cloudwatch_logs.log_group"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("dave@example.com"), "{stderr}");
+    assert!(
+        !stderr.contains("sk-proj-abcdefghijklmnopqrstuvwxyz0123"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[REDACTED:"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_sidecars_own_logs_are_redacted() {
+    let ws = Workspace::new();
+    // The tailer logs the paths it follows; this one carries an e-mail address.
+    let dir = ws.path("erin@example.com");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("app.log"), "{\"seq\":0}\n").unwrap();
+    let config = format!(
+        "[[sources.file]]\ninclude = [\"{}/*.log\"]\n[sinks.file]\npath = \"{}\"\n",
+        dir.display(),
+        ws.path("out.ndjson").display()
+    );
+    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
+    sidecar.wait_metric_at_least(SHIPPED, 1.0, LIMIT).await;
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    let logs = sidecar.stderr();
+    assert!(logs.contains("file source: tailing"), "{logs}");
+    assert!(!logs.contains("erin@example.com"), "{logs}");
+    for line in logs.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("own logs are JSON lines");
+    }
 }
