@@ -175,7 +175,11 @@ fn demo_outputs_match_what_went_in() {
     assert!(secrets.len() > 10, "{secrets:?}");
     let raw_text = raw.join("\n");
     assert!(
-        secrets.iter().filter(|s| raw_text.contains(s.as_str())).count() > 0,
+        secrets
+            .iter()
+            .filter(|s| raw_text.contains(s.as_str()))
+            .count()
+            > 0,
         "the raw logs should carry some of the generator's secrets"
     );
     let mut outputs = Vec::new();
@@ -198,7 +202,10 @@ fn demo_outputs_match_what_went_in() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(summary["metric_datums"].as_u64().unwrap(), datums.len() as u64);
+    assert_eq!(
+        summary["metric_datums"].as_u64().unwrap(),
+        datums.len() as u64
+    );
     for d in &datums {
         assert_eq!(d["Namespace"], "AIStudio/Streaming");
         assert_eq!(d["Dimensions"][0]["Name"], "Environment");
@@ -207,9 +214,17 @@ fn demo_outputs_match_what_went_in() {
     let chat = metric_sums(&datums, &[("Endpoint", "/v1/chat/completions")]);
     let all = metric_sums(&datums, &[]);
     let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0) as u64;
-    assert_eq!(get(&chat, "RequestCount"), n("requests"), "{all:?} vs {counts}");
+    assert_eq!(
+        get(&chat, "RequestCount"),
+        n("requests"),
+        "{all:?} vs {counts}"
+    );
     assert_eq!(get(&all, "JobsCreated"), n("jobs"), "{all:?} vs {counts}");
-    assert_eq!(get(&all, "JobsFailed"), n("streams_failed"), "{all:?} vs {counts}");
+    assert_eq!(
+        get(&all, "JobsFailed"),
+        n("streams_failed"),
+        "{all:?} vs {counts}"
+    );
     assert_eq!(
         get(&all, "JobsCompleted"),
         n("jobs") - n("streams_failed"),
@@ -219,7 +234,11 @@ fn demo_outputs_match_what_went_in() {
     assert_eq!(get(&chat, "ErrorCount"), n("server_errors"));
 
     // Dashboards and alarms rendered; the report names the outputs.
-    assert_eq!(summary["provision_error"], Value::Null, "provision render failed");
+    assert_eq!(
+        summary["provision_error"],
+        Value::Null,
+        "provision render failed"
+    );
     for sub in ["dashboards", "alarms"] {
         let dir = out.join("provision").join(sub);
         let count = std::fs::read_dir(&dir)

@@ -482,11 +482,7 @@ fn dockerfiles_are_multi_stage_slim_and_non_root() {
         );
         assert!(text.contains(&format!("--bin {bin}")) && text.contains("--locked"));
         assert!(text.contains(&format!("COPY --from=build /src/target/release/{bin}")));
-        let user = text
-            .lines()
-            .filter(|l| l.starts_with("USER "))
-            .last()
-            .unwrap();
+        let user = text.lines().rfind(|l| l.starts_with("USER ")).unwrap();
         assert!(
             !user.contains("root") && !user.contains(" 0"),
             "{file}: {user}"
