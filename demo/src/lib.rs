@@ -205,6 +205,16 @@ fn count_lines(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The fields of the sidecar's `aistudio-sidecar stopped` log line (its final counts).
+pub fn stopped_counts(sidecar_log: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(sidecar_log).ok()?;
+    text.lines().rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let fields = v.get("fields")?;
+        (fields.get("message")?.as_str()? == "aistudio-sidecar stopped").then(|| fields.clone())
+    })
+}
+
 async fn scrape(client: &reqwest::Client, url: &str) -> Option<Samples> {
     let resp = client.get(url).send().await.ok()?;
     Some(Samples::parse(&resp.text().await.ok()?))
@@ -426,6 +436,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         screen.draw(&frame(started.elapsed(), last.clone()));
     }
     let sidecar_status = sidecar.terminate(Duration::from_secs(40)).await?;
+    // The counters after the final flush, from the sidecar's last log line.
+    if let Some(stopped) = stopped_counts(&sidecar_log) {
+        let samples = last.get_or_insert_with(Samples::default);
+        for (field, metric) in [
+            ("lines_read", "aistudio_sidecar_lines_read_total"),
+            ("events_shipped", "aistudio_sidecar_events_shipped_total"),
+            ("events_dropped", "aistudio_sidecar_events_dropped_total"),
+        ] {
+            if let Some(v) = stopped.get(field).and_then(serde_json::Value::as_u64) {
+                samples.set(metric, v);
+            }
+        }
+    }
     let mut final_frame = frame(started.elapsed(), last.clone());
     if !aws {
         // The sidecar closed its open metric periods on SIGTERM.
@@ -506,6 +529,20 @@ mod tests {
         );
         assert!(!aws.contains("[sinks.file]") && !aws.contains("mode ="));
         assert!(aws.contains("/w/logs/*.log"));
+    }
+
+    #[test]
+    fn final_counts_come_from_the_stopped_line() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let log = dir.path().join("sidecar.log");
+        std::fs::write(
+            &log,
+            "{\"fields\":{\"message\":\"running\"}}\nnot json\n{\"fields\":{\"message\":\"aistudio-sidecar stopped\",\"events_shipped\":7}}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let stopped = stopped_counts(&log);
+        assert_eq!(stopped.and_then(|f| f["events_shipped"].as_u64()), Some(7));
+        assert!(stopped_counts(&dir.path().join("missing")).is_none());
     }
 
     #[test]

@@ -32,6 +32,14 @@ impl Samples {
         Self(out)
     }
 
+    /// Replaces every series of `name` by one unlabelled series of `value`.
+    pub fn set(&mut self, name: &str, value: u64) {
+        self.0.insert(
+            name.to_owned(),
+            BTreeMap::from([(String::new(), value as f64)]),
+        );
+    }
+
     /// The sum over every series of `name` (0 when absent).
     pub fn total(&self, name: &str) -> u64 {
         self.0
@@ -71,5 +79,8 @@ mod tests {
         assert_eq!(by.get("email"), Some(&2));
         assert_eq!(by.get("phone"), Some(&5));
         assert!(!s.0.contains_key("c"));
+        let mut s = s;
+        s.set("b", 9);
+        assert_eq!(s.total("b"), 9);
     }
 }

@@ -140,7 +140,11 @@ impl Summary {
             ("dropped", s.events_dropped.to_string()),
             ("sink errors", s.sink_errors.to_string()),
             (
-                "metric datums written / published",
+                if self.aws {
+                    "metric datums published (before the final flush)"
+                } else {
+                    "metric datums written"
+                },
                 self.metric_datums.to_string(),
             ),
         ] {
