@@ -236,26 +236,80 @@ impl Datum {
         out
     }
 
-    /// An upper bound of the bytes this datum adds to a PutMetricData request in any of the
-    /// SDK's wire formats (CBOR, JSON or the query protocol's form encoding, whichever is
-    /// largest): names and values with per-field overhead, 32 bytes per number.
+    /// An upper bound of the bytes this datum adds to a PutMetricData request as the official
+    /// SDK sends it: `aws-sdk-cloudwatch` speaks only Smithy RPC v2 CBOR (README, "The AWS
+    /// emulator harness"), where a double is 9 bytes (major type 7, 64-bit float) and a map key
+    /// is its UTF-8 bytes plus a 1-2 byte header. Estimating for the query protocol's form
+    /// encoding instead (about 48 bytes a number) made W1 take 17 requests where 6 fit.
     pub fn estimated_bytes(&self) -> usize {
         let names: usize = self
             .dimensions
             .iter()
-            .map(|(name, value)| name.len() + value.len() + 96)
+            .map(|(name, value)| name.len() + value.len() + CBOR_DIMENSION_OVERHEAD_BYTES)
             .sum();
         let numbers = match &self.value {
             DatumValue::Stats { .. } => 4,
             DatumValue::Distribution { values, .. } => values.len() * 2,
         };
-        self.metric.len() + names + numbers * 48 + 256
+        self.metric.len() + names + numbers * CBOR_DOUBLE_BYTES + CBOR_DATUM_OVERHEAD_BYTES
     }
 }
+
+/// A CBOR double: one header byte and eight bytes of IEEE 754 (RFC 8949 §3.3).
+const CBOR_DOUBLE_BYTES: usize = 9;
+/// A dimension's map: header, the keys `Name` and `Value` with their headers, string headers.
+const CBOR_DIMENSION_OVERHEAD_BYTES: usize = 24;
+/// The rest of a datum's map, generously: keys `MetricName`, `Dimensions`, `Timestamp` (tag 1
+/// and a double), `Unit` and its value, `StorageResolution`, `Values`/`Counts` or
+/// `StatisticValues` with their array and map headers.
+const CBOR_DATUM_OVERHEAD_BYTES: usize = 160;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_estimate_bounds_the_cbor_encoding() {
+        // A full distribution: 150 values and 150 counts, the API's maximum per datum.
+        let datum = Datum {
+            metric: "ProviderLatencyMs".into(),
+            dimensions: vec![
+                ("Environment".into(), "prod".to_owned()),
+                ("Provider".into(), "openai".to_owned()),
+                ("ModelId".into(), "gpt-4o".to_owned()),
+            ]
+            .into(),
+            timestamp_ms: 1_795_568_523_456,
+            unit: Unit::Milliseconds,
+            storage_resolution: 60,
+            value: DatumValue::Distribution {
+                values: (0..150).map(|v| f64::from(v) * 1.5).collect(),
+                counts: vec![3.0; 150],
+            },
+        };
+        // Encoded for real with a CBOR library, the estimate must not be smaller.
+        let value = serde_json::json!({
+            "MetricName": "ProviderLatencyMs",
+            "Dimensions": [{"Name": "Environment", "Value": "prod"}, {"Name": "Provider", "Value": "openai"}, {"Name": "ModelId", "Value": "gpt-4o"}],
+            "Timestamp": 1_795_568_523.456_f64,
+            "Unit": "Milliseconds",
+            "StorageResolution": 60,
+        });
+        let mut encoded = Vec::new();
+        ciborium::into_writer(&value, &mut encoded).unwrap();
+        // Doubles are always sent as 9-byte floats (the Rust decoder rejects integers there).
+        let arrays = 2 * (3 + 150 * 9);
+        assert!(
+            datum.estimated_bytes() >= encoded.len() + arrays,
+            "{} < {}",
+            datum.estimated_bytes(),
+            encoded.len() + arrays
+        );
+        assert!(
+            datum.estimated_bytes() < (encoded.len() + arrays) * 2,
+            "not wastefully loose"
+        );
+    }
 
     #[test]
     fn cloudwatch_value_range_edges() {
