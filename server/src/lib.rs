@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod providers;
 pub mod ratelimit;
 pub mod routes;
+pub mod serve;
 pub mod shutdown;
 pub mod sse;
 
@@ -21,7 +22,6 @@ use std::future::{Future, IntoFuture as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -92,15 +92,14 @@ pub async fn run(
     );
 
     let stop = CancellationToken::new();
-    let api_listener = api_listener.tap_io(|tcp| {
-        // Latency matters more than packet count for token streams.
-        let _ = tcp.set_nodelay(true);
+    let app = routes::router(state);
+    let mut api = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            serve::serve_api(api_listener, app, stop).await;
+            Ok::<(), std::io::Error>(())
+        }
     });
-    let mut api = tokio::spawn(
-        axum::serve(api_listener, routes::router(Arc::clone(&state)))
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future(),
-    );
     let mut metrics_srv = tokio::spawn(
         axum::serve(metrics_listener, metrics::router(handle))
             .with_graceful_shutdown(stop.clone().cancelled_owned())

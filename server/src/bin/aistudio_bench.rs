@@ -33,6 +33,10 @@ struct Args {
     /// Connection attempts in flight at once while opening the streams.
     #[arg(long, default_value_t = 512)]
     connect_concurrency: usize,
+    /// Pin the server to these CPUs (`taskset -c LIST`), e.g. `0` while this tool runs
+    /// under `taskset -c 1`, so the load generator does not compete with the server.
+    #[arg(long)]
+    server_cpus: Option<String>,
     /// Server binary (default: `aistudio-server` next to this binary).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -40,7 +44,10 @@ struct Args {
 
 #[derive(Debug, Default, Clone)]
 struct StreamResult {
+    /// Request written → first byte of the response (status line).
     ttfb: Duration,
+    /// Request written → first byte of the first SSE `data:` event (the role chunk).
+    ttfd: Duration,
     ttft: Duration,
     tokens: u64,
     ok: bool,
@@ -64,6 +71,7 @@ fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
         .ok()
 }
 
+const DATA_MARK: &str = "data: ";
 const TOKEN_MARK: &str = "\"delta\":{\"content\":\"";
 const DONE_MARK: &str = "data: [DONE]";
 
@@ -110,6 +118,9 @@ async fn one_stream(
         let from = carry.len();
         carry.push_str(&String::from_utf8_lossy(&buf[..n]));
         let tokens = count_new(&carry, TOKEN_MARK, from);
+        if result.ttfd.is_zero() && count_new(&carry, DATA_MARK, from) > 0 {
+            result.ttfd = start.elapsed();
+        }
         if tokens > 0 && result.tokens == 0 {
             result.ttft = start.elapsed();
         }
@@ -140,7 +151,15 @@ async fn main() -> anyhow::Result<()> {
             .context("bench binary has no parent directory")?
             .join("aistudio-server"),
     };
-    let mut child = tokio::process::Command::new(&bin)
+    let mut command = match &args.server_cpus {
+        Some(cpus) => {
+            let mut c = tokio::process::Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(&bin);
+            c
+        }
+        None => tokio::process::Command::new(&bin),
+    };
+    let mut child = command
         .env("PORT", "0")
         .env("METRICS_PORT", "0")
         .env("BIND_ADDR", "127.0.0.1")
@@ -216,6 +235,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut ttfb: Vec<Duration> = results.iter().map(|r| r.ttfb).collect();
     let mut ttft: Vec<Duration> = results.iter().map(|r| r.ttft).collect();
+    let mut ttfd: Vec<Duration> = results.iter().map(|r| r.ttfd).collect();
+    ttfd.sort_unstable();
     ttfb.sort_unstable();
     ttft.sort_unstable();
     let tokens: u64 = results.iter().map(|r| r.tokens).sum();
@@ -226,6 +247,8 @@ async fn main() -> anyhow::Result<()> {
         "errors": errors,
         "tokens_per_stream": args.tokens,
         "provider_ttft_ms": args.ttft_ms,
+        "connect_concurrency": args.connect_concurrency,
+        "server_cpus": args.server_cpus,
         "provider_tokens_per_second": args.tokens_per_second,
         "wall_s": (secs * 1000.0).round() / 1000.0,
         "streams_per_s": (results.len() as f64 / secs).round(),
@@ -233,6 +256,12 @@ async fn main() -> anyhow::Result<()> {
         "peak_concurrent_streams": peak.load(Ordering::SeqCst),
         "ttfb_p50_ms": percentile(&ttfb, 0.50).as_secs_f64() * 1000.0,
         "ttfb_p99_ms": percentile(&ttfb, 0.99).as_secs_f64() * 1000.0,
+        "ttf_data_p50_ms": percentile(&ttfd, 0.50).as_secs_f64() * 1000.0,
+        "ttf_data_p90_ms": percentile(&ttfd, 0.90).as_secs_f64() * 1000.0,
+        "ttf_data_p95_ms": percentile(&ttfd, 0.95).as_secs_f64() * 1000.0,
+        "ttf_data_over_5ms": ttfd.iter().filter(|d| d.as_millis() >= 5).count(),
+        "ttf_data_p99_ms": percentile(&ttfd, 0.99).as_secs_f64() * 1000.0,
+        "ttfb_max_ms": ttfb.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
         "ttft_p50_ms": percentile(&ttft, 0.50).as_secs_f64() * 1000.0,
         "ttft_p99_ms": percentile(&ttft, 0.99).as_secs_f64() * 1000.0,
         "server_rss_idle_mb": rss_idle as f64 / 1024.0,
