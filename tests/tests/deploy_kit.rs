@@ -599,3 +599,43 @@ fn readme_configuration_reference_names_every_sidecar_config_field() {
         "README.md \"Configuration reference\" does not document: {missing:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The AWS CLI (botocore's parameter validation) and moto accept the files as AWS would take
+// them: the task definition registers, and both policies are valid IAM policy documents.
+
+#[test]
+fn aws_accepts_the_task_definition_and_policies() {
+    let emulator = tests::emulator::Emulator::shared();
+    let td = root().join("deploy/ecs-task-definition.json");
+    let registered = emulator
+        .aws_cli(&[
+            "ecs",
+            "register-task-definition",
+            "--cli-input-json",
+            &format!("file://{}", td.display()),
+        ])
+        .unwrap();
+    let task = &registered["taskDefinition"];
+    assert_eq!(task["family"], "aistudio-prod-frontend");
+    assert_eq!(task["containerDefinitions"].as_array().unwrap().len(), 2);
+    for (name, file) in [
+        ("task-role", "deploy/iam/task-role-policy.json"),
+        ("provisioning", "deploy/iam/provisioning-policy.json"),
+    ] {
+        let created = emulator
+            .aws_cli(&[
+                "iam",
+                "create-policy",
+                "--policy-name",
+                &tests::emulator::unique_name(&format!("aistudio-{name}")),
+                "--policy-document",
+                &format!("file://{}", root().join(file).display()),
+            ])
+            .unwrap_or_else(|e| panic!("{file} refused: {e:#}"));
+        assert!(created["Policy"]["Arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:iam::"));
+    }
+}
