@@ -229,7 +229,12 @@ async fn emf_lines_through_the_log_path_follow_the_spec_and_carry_every_observat
             .unwrap()
         {
             let name = m["Name"].as_str().unwrap();
-            let provider = v["Provider"].as_str().unwrap_or("-").to_owned();
+            // Keyed by the extra dimension's value; `-` is the Environment-only roll-up.
+            let provider = v["Provider"]
+                .as_str()
+                .or(v["Endpoint"].as_str())
+                .unwrap_or("-")
+                .to_owned();
             let values: Vec<f64> = match &v[name] {
                 Value::Array(a) => a.iter().filter_map(Value::as_f64).collect(),
                 x => vec![x.as_f64().unwrap()],
@@ -259,7 +264,16 @@ async fn emf_lines_through_the_log_path_follow_the_spec_and_carry_every_observat
         }
     }
     let errors = got[&("ErrorCount".to_owned(), "-".to_owned())].1;
-    assert_eq!(errors, (n / 10) as f64, "5xx responses");
+    assert_eq!(
+        errors,
+        (n / 10) as f64,
+        "5xx responses, rolled up to Environment"
+    );
+    let created = got[&("JobsCreated".to_owned(), "-".to_owned())].1;
+    assert_eq!(
+        created, n as f64,
+        "the roll-up counts every provider's jobs"
+    );
 }
 
 /// Parses Prometheus text with the reference Python parser; returns (family type, sample

@@ -139,34 +139,16 @@ impl Aggregator {
             }
             counters.observations.increment(1);
             let start = timestamp_ms - timestamp_ms.rem_euclid(rule.period_ms);
-            let acc = open
-                .entry((start, lookup.id))
-                .or_insert_with(|| Accumulator {
-                    value: match rule.aggregation {
-                        Aggregation::Sum => Value::Stats {
-                            count: 0,
-                            sum: 0.0,
-                            min: f64::INFINITY,
-                            max: f64::NEG_INFINITY,
-                        },
-                        Aggregation::Distribution => Value::Distribution(Distribution::default()),
-                    },
-                    touched: true,
-                });
-            acc.touched = true;
-            match &mut acc.value {
-                Value::Stats {
-                    count,
-                    sum,
-                    min,
-                    max,
-                } => {
-                    *count += 1;
-                    *sum += value;
-                    *min = min.min(value);
-                    *max = max.max(value);
-                }
-                Value::Distribution(d) => d.record(value),
+            accumulate(open, (start, lookup.id), rule.aggregation, value);
+            // CloudWatch never aggregates across dimensions: a metric published only per
+            // Provider or Endpoint is invisible to an alarm or widget that asks for it by
+            // `Environment` alone (JobsFailed > 10, p95 ResponseTimeMs, dashboard totals). So
+            // what has extra dimensions is also published rolled up to `Environment`, as the
+            // CloudWatch agent's `aggregation_dimensions` does (not to Prometheus, which sums
+            // over labels itself).
+            if !rule.dimension_names.is_empty() {
+                let rollup = guard.lookup(obs.rule, &[], &[]);
+                accumulate(open, (start, rollup.id), rule.aggregation, value);
             }
         });
         if matched {
@@ -253,6 +235,42 @@ impl Aggregator {
     }
 }
 
+/// Adds one value to the open period of a series.
+fn accumulate(
+    open: &mut HashMap<(i64, SeriesId), Accumulator>,
+    key: (i64, SeriesId),
+    aggregation: Aggregation,
+    value: f64,
+) {
+    let acc = open.entry(key).or_insert_with(|| Accumulator {
+        value: match aggregation {
+            Aggregation::Sum => Value::Stats {
+                count: 0,
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+            },
+            Aggregation::Distribution => Value::Distribution(Distribution::default()),
+        },
+        touched: true,
+    });
+    acc.touched = true;
+    match &mut acc.value {
+        Value::Stats {
+            count,
+            sum,
+            min,
+            max,
+        } => {
+            *count += 1;
+            *sum += value;
+            *min = min.min(value);
+            *max = max.max(value);
+        }
+        Value::Distribution(d) => d.record(value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,8 +348,8 @@ mod tests {
         assert!(agg.flush(NOW + 61_000, false).is_empty());
         agg.observe_line(&line("job.created", "a", 1.0), NOW + 62_000, NOW + 62_000);
         let first = agg.flush(NOW + 62_000, false);
-        assert_eq!(first.len(), 1);
-        assert_eq!(first[0].timestamp_ms, NOW);
+        assert_eq!(first.len(), 2, "provider a and its Environment roll-up");
+        assert!(first.iter().all(|d| d.timestamp_ms == NOW));
         // The second period is past its end + grace by the clock, but a line just came in:
         // it closes once a flush finds it untouched.
         agg.observe_line(&line("job.created", "a", 1.0), NOW + 63_000, NOW + 63_000);
@@ -340,7 +358,7 @@ mod tests {
             "touched since the last flush"
         );
         let second = agg.flush(NOW + 201_000, false);
-        assert_eq!(second[0].sample_count(), 3.0);
+        assert_eq!(find(&second, "JobsCreated", "a")[0].sample_count(), 3.0);
         assert_eq!(agg.open_accumulators(), 0);
     }
 
@@ -397,9 +415,15 @@ mod tests {
         let datums = agg.flush(NOW, true);
         let created: Vec<&Datum> = datums
             .iter()
-            .filter(|d| &*d.metric == "JobsCreated")
+            .filter(|d| &*d.metric == "JobsCreated" && d.dimensions.len() > 1)
             .collect();
         assert_eq!(created.len(), 3, "a, b and Other");
+        let rollup: Vec<&Datum> = datums
+            .iter()
+            .filter(|d| &*d.metric == "JobsCreated" && d.dimensions.len() == 1)
+            .collect();
+        assert_eq!(rollup.len(), 1, "the Environment roll-up is not capped");
+        assert_eq!(rollup[0].sample_count(), 5.0, "and counts every line");
         let other = find(&datums, "JobsCreated", "Other");
         assert_eq!(other[0].sample_count(), 2.0);
         let total: f64 = created.iter().map(|d| d.sample_count()).sum();

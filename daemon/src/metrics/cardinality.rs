@@ -105,7 +105,8 @@ impl CardinalityGuard {
                 }
             }
         }
-        if sets.distinct >= self.cap {
+        // The `Environment`-only roll-up (no extra names) is one set at most: never capped.
+        if sets.distinct >= self.cap && !names.is_empty() {
             if let Some(id) = sets.overflow {
                 return Lookup {
                     id,
@@ -127,7 +128,9 @@ impl CardinalityGuard {
         }
         let id = self.series.len() as SeriesId;
         sets.by_hash.entry(hash).or_default().push(id);
-        sets.distinct += 1;
+        if !names.is_empty() {
+            sets.distinct += 1;
+        }
         let dimensions = self.dimensions(names, values.iter().map(|v| v.as_ref()));
         self.series.push(Series { rule, dimensions });
         Lookup {
