@@ -170,51 +170,56 @@ impl Telemetry {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         };
-        counter(
-            "aistudio_sidecar_lines_read_total",
-            "Lines read by all sources.",
-            c.lines_read.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_events_shipped_total",
-            "Events acknowledged by the sinks.",
-            c.events_shipped.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_bytes_shipped_total",
-            "Bytes acknowledged by the sinks, with CloudWatch's per-event overhead.",
-            c.bytes_shipped.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_sink_requests_total",
-            "Requests sent by the sinks.",
-            c.requests.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_retries_total",
-            "Failed sink requests that were retried.",
-            c.retried.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_sink_errors_total",
-            "Failed sink requests that were not retried.",
-            c.sink_errors.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_events_dropped_total",
-            "Events given up on.",
-            c.dropped.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_lines_split_total",
-            "Lines split because they were over CloudWatch's per-event limit.",
-            c.lines_split.load(Ordering::Relaxed),
-        );
-        counter(
-            "aistudio_sidecar_events_spilled_total",
-            "Events written to a disk buffer because a sink fell behind.",
-            c.spilled.load(Ordering::Relaxed),
-        );
+        let counters: [(&str, &str, &AtomicU64); 9] = [
+            (
+                "aistudio_sidecar_lines_read_total",
+                "Lines read by all sources.",
+                &c.lines_read,
+            ),
+            (
+                "aistudio_sidecar_events_shipped_total",
+                "Events acknowledged by the sinks.",
+                &c.events_shipped,
+            ),
+            (
+                "aistudio_sidecar_bytes_shipped_total",
+                "Bytes acknowledged by the sinks, with CloudWatch's per-event overhead.",
+                &c.bytes_shipped,
+            ),
+            (
+                "aistudio_sidecar_sink_requests_total",
+                "Requests sent by the sinks.",
+                &c.requests,
+            ),
+            (
+                "aistudio_sidecar_retries_total",
+                "Failed sink requests that were retried.",
+                &c.retried,
+            ),
+            (
+                "aistudio_sidecar_sink_errors_total",
+                "Failed sink requests that were not retried.",
+                &c.sink_errors,
+            ),
+            (
+                "aistudio_sidecar_events_dropped_total",
+                "Events given up on.",
+                &c.dropped,
+            ),
+            (
+                "aistudio_sidecar_lines_split_total",
+                "Lines split because they were over CloudWatch's per-event limit.",
+                &c.lines_split,
+            ),
+            (
+                "aistudio_sidecar_events_spilled_total",
+                "Events written to a disk buffer because a sink fell behind.",
+                &c.spilled,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(name, help, value.load(Ordering::Relaxed));
+        }
         let _ = writeln!(
             out,
             "# HELP aistudio_sidecar_events_rejected_total Events CloudWatch refused, by reason.\n# TYPE aistudio_sidecar_events_rejected_total counter"
