@@ -14,10 +14,7 @@ pub fn sidecar_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("tests/ has a parent")
-                .to_path_buf();
+            let root = crate::workspace_root();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let status = Command::new(cargo)
                 .args(["build", "-p", "daemon", "--bin", "aistudio-sidecar"])

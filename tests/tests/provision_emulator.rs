@@ -3,7 +3,6 @@
 //! deletes exactly the removed alarm and nothing unmanaged, and a partial failure converges.
 //! Each test runs its own emulator: they count write calls and prune.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use daemon::aws::AwsClients;
@@ -13,6 +12,8 @@ use daemon::provision::{apply, plan};
 use serde_json::Value;
 use tempfile::TempDir;
 use tests::emulator::{Emulator, REGION};
+use tests::sidecar::sidecar_binary;
+use tests::workspace_root as repo_root;
 
 /// Every write operation provisioning may call; a converged apply calls none of them.
 const WRITE_OPERATIONS: [&str; 11] = [
@@ -34,13 +35,6 @@ const ALARMS: usize = 11;
 const TOPICS: usize = 2;
 /// Subscriptions in dev: ops-team e-mail on critical, the Slack relay on operational.
 const DEV_SUBSCRIPTIONS: usize = 2;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
 
 fn copy_definitions() -> TempDir {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -390,28 +384,4 @@ async fn a_partial_failure_is_reported_and_a_rerun_converges() {
         .collect();
     assert_eq!(changed, vec!["PutMetricAlarm"]);
     assert_eq!(describe_alarms(&emulator).len(), ALARMS);
-}
-
-/// The `aistudio-sidecar` binary, built once per test process (a no-op when fresh).
-fn sidecar_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "daemon", "--bin", "aistudio-sidecar"])
-                .current_dir(repo_root())
-                .status()
-                .expect("run cargo to build aistudio-sidecar");
-            assert!(
-                status.success(),
-                "cargo build -p daemon --bin aistudio-sidecar failed"
-            );
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"))
-                .join("debug")
-                .join("aistudio-sidecar")
-        })
-        .clone()
 }

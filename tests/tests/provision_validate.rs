@@ -1,7 +1,7 @@
 //! `provision validate`: the shipped definitions pass, and a broken example of every rule of
 //! the provisioning issue is reported with its file and path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use daemon::provision::render::{render, Placeholders};
@@ -9,13 +9,8 @@ use daemon::provision::report::Problem;
 use daemon::provision::{definitions, validate};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
+use tests::sidecar::sidecar_binary;
+use tests::workspace_root as repo_root;
 
 /// A copy of the repository's definitions in a temp dir, for a test to break.
 fn copy_definitions() -> TempDir {
@@ -737,28 +732,4 @@ fn render_writes_the_exact_payloads() {
         .filter_map(|s| s["Endpoint"].as_str())
         .collect();
     assert_eq!(emails, vec!["oncall@example.com", "ops-team@example.com"]);
-}
-
-/// The `aistudio-sidecar` binary, built once per test process (a no-op when fresh).
-fn sidecar_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "daemon", "--bin", "aistudio-sidecar"])
-                .current_dir(repo_root())
-                .status()
-                .expect("run cargo to build aistudio-sidecar");
-            assert!(
-                status.success(),
-                "cargo build -p daemon --bin aistudio-sidecar failed"
-            );
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"))
-                .join("debug")
-                .join("aistudio-sidecar")
-        })
-        .clone()
 }
