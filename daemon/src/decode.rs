@@ -84,7 +84,7 @@ fn split_message(text: &str, max: usize) -> Vec<&str> {
 /// A byte search, not a JSON parse: the redactor parses the line once already.
 pub fn line_timestamp_ms(line: &[u8]) -> Option<i64> {
     const KEY: &[u8] = b"\"timestamp\"";
-    let start = memchr_find(line, KEY)? + KEY.len();
+    let start = memchr::memmem::find(line, KEY)? + KEY.len();
     let rest = &line[start..];
     let rest = trim_ascii_start(rest).strip_prefix(b":")?;
     let rest = trim_ascii_start(rest).strip_prefix(b"\"")?;
@@ -95,10 +95,6 @@ pub fn line_timestamp_ms(line: &[u8]) -> Option<i64> {
 fn trim_ascii_start(bytes: &[u8]) -> &[u8] {
     let skip = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
     &bytes[skip..]
-}
-
-fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-25T01:02:03.456Z`, offsets allowed) to epoch ms.
