@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod fd_table;
 pub mod job;
 pub mod logging;
 pub mod metrics;

@@ -73,6 +73,20 @@ fn main() -> anyhow::Result<()> {
         config.auth.disabled = true;
     }
     server::logging::init(&config.logging).context("could not set up logging")?;
+    // Before the runtime's threads exist: see fd_table.rs for why.
+    match server::fd_table::prepare() {
+        Ok(t) if t.soft_limit < 16_384 => tracing::warn!(
+            event = "server.fd_limit",
+            softLimit = t.soft_limit,
+            "the open-files limit caps concurrent streams below 16,384: raise nofile (ulimits in the ECS task definition)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            event = "server.fd_limit",
+            error = %e,
+            "could not pre-size the descriptor table; the first connections past each power of two may stall ~10 ms"
+        ),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -36,6 +36,7 @@ pub const CONTRACT_EVENTS: &[&str] = &[
 pub const LIFECYCLE_EVENTS: &[&str] = &[
     "server.started",
     "server.auth_disabled",
+    "server.fd_limit",
     "server.draining",
     "server.stopped",
     "server.log",

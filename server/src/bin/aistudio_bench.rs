@@ -33,6 +33,11 @@ struct Args {
     /// Connection attempts in flight at once while opening the streams.
     #[arg(long, default_value_t = 512)]
     connect_concurrency: usize,
+    /// Open-loop arrivals: start stream i at i / RATE seconds (0 = closed loop, each stream
+    /// starts as soon as a `--connect-concurrency` slot frees). A fixed rate measures latency at
+    /// a known load instead of at whatever rate saturates the two processes.
+    #[arg(long, default_value_t = 0.0)]
+    open_rate: f64,
     /// Pin the server to these CPUs (`taskset -c LIST`), e.g. `0` while this tool runs
     /// under `taskset -c 1`, so the load generator does not compete with the server.
     #[arg(long)]
@@ -59,6 +64,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
+}
+
+/// CPU seconds (user + system) the process has used, from `/proc/PID/stat`.
+fn proc_cpu_s(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`, which may itself hold spaces; utime and stime are 14 and 15.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux ABI Rust targets.
+    Some(ticks / 100.0)
 }
 
 fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
@@ -144,6 +160,15 @@ async fn one_stream(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The load tool holds as many sockets as the server: same limit and table sizing.
+    let fds = server::fd_table::prepare().context("could not size the descriptor table")?;
+    if (fds.soft_limit as usize) < args.streams + 64 {
+        bail!(
+            "the open-files limit ({}) is below --streams {} plus slack: raise it with ulimit -n",
+            fds.soft_limit,
+            args.streams
+        );
+    }
     let bin = match args.server_bin {
         Some(b) => b,
         None => std::env::current_exe()?
@@ -196,23 +221,39 @@ async fn main() -> anyhow::Result<()> {
         bail!("the server did not log server.started");
     }
     // Drain (and so pay for) the server's log lines like a real log shipper would.
+    // The server's own `job.first_token` durations split a slow first token into server time
+    // (logged there) and load-tool time (the rest).
     let log_lines = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&log_lines);
+    let server_ttft_ms = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let server_ttft = Arc::clone(&server_ttft_ms);
     tokio::spawn(async move {
-        while let Ok(Some(_)) = lines.next_line().await {
+        while let Ok(Some(line)) = lines.next_line().await {
             counter.fetch_add(1, Ordering::Relaxed);
+            if line.contains("\"job.first_token\"") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if let (Some(ms), Ok(mut all)) = (v["duration"].as_u64(), server_ttft.lock()) {
+                    all.push(ms);
+                }
+            }
         }
     });
     let rss_idle = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
+    let cpu_idle = proc_cpu_s(pid).unwrap_or(0.0);
 
     let open = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.streams);
-    for _ in 0..args.streams {
+    let open_rate = args.open_rate;
+    for i in 0..args.streams {
         let (open, peak, gate) = (Arc::clone(&open), Arc::clone(&peak), Arc::clone(&gate));
         tasks.push(tokio::spawn(async move {
+            if open_rate > 0.0 {
+                let at = started + Duration::from_secs_f64(i as f64 / open_rate);
+                tokio::time::sleep_until(at.into()).await;
+            }
             let permit = gate.acquire_owned().await?;
             one_stream(port, open, peak, permit).await
         }));
@@ -228,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
     let wall = started.elapsed();
     // VmHWM is the kernel's own peak-RSS mark for the server process.
     let rss_hwm = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
+    let server_cpu = proc_cpu_s(pid).unwrap_or(0.0) - cpu_idle;
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -240,6 +282,12 @@ async fn main() -> anyhow::Result<()> {
     ttfb.sort_unstable();
     ttft.sort_unstable();
     let tokens: u64 = results.iter().map(|r| r.tokens).sum();
+    let mut server_ttft = server_ttft_ms.lock().map(|v| v.clone()).unwrap_or_default();
+    server_ttft.sort_unstable();
+    let server_pct = |q: f64| -> u64 {
+        let i = ((server_ttft.len() as f64 * q).ceil() as usize).saturating_sub(1);
+        server_ttft.get(i).copied().unwrap_or(0)
+    };
     let secs = wall.as_secs_f64().max(1e-9);
     let report = serde_json::json!({
         "streams": args.streams,
@@ -248,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
         "tokens_per_stream": args.tokens,
         "provider_ttft_ms": args.ttft_ms,
         "connect_concurrency": args.connect_concurrency,
+        "open_rate": args.open_rate,
         "server_cpus": args.server_cpus,
         "provider_tokens_per_second": args.tokens_per_second,
         "wall_s": (secs * 1000.0).round() / 1000.0,
@@ -264,8 +313,15 @@ async fn main() -> anyhow::Result<()> {
         "ttfb_max_ms": ttfb.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
         "ttft_p50_ms": percentile(&ttft, 0.50).as_secs_f64() * 1000.0,
         "ttft_p99_ms": percentile(&ttft, 0.99).as_secs_f64() * 1000.0,
+        "ttft_max_ms": ttft.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        "server_ttft_logged": server_ttft.len(),
+        "server_ttft_p50_ms": server_pct(0.50),
+        "server_ttft_p99_ms": server_pct(0.99),
+        "server_ttft_max_ms": server_ttft.last().copied().unwrap_or(0),
         "server_rss_idle_mb": rss_idle as f64 / 1024.0,
         "server_peak_rss_mb": rss_hwm as f64 / 1024.0,
+        "server_cpu_s": (server_cpu * 100.0).round() / 100.0,
+        "server_cpu_ms_per_stream": (server_cpu * 1000.0 / args.streams.max(1) as f64 * 1000.0).round() / 1000.0,
         "server_log_lines": log_lines.load(Ordering::Relaxed),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
