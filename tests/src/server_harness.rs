@@ -89,7 +89,20 @@ pub struct Server {
 impl Server {
     /// Starts the server with these extra environment variables (PORT/METRICS_PORT default to 0).
     pub async fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(server_binary());
+        Self::start_command(Command::new(server_binary()), env).await
+    }
+
+    /// Like [`Server::start`], under an open-files limit of `nofile` (soft and hard, set by
+    /// `sh`'s `ulimit -n` before it execs the server).
+    pub async fn start_with_nofile(env: &[(&str, &str)], nofile: u64) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\""))
+            .arg(server_binary());
+        Self::start_command(cmd, env).await
+    }
+
+    async fn start_command(mut cmd: Command, env: &[(&str, &str)]) -> Server {
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORT", "0")

@@ -363,3 +363,44 @@ async fn auth_disabled_dev_flag_warns_and_serves_anonymous() {
     assert_eq!(warn[0]["level"], "warn");
     assert_eq!(events(&logs, "job.created")[0]["userId"], "anonymous");
 }
+
+/// A field of `/proc/PID/status` or `/proc/PID/limits` (the first number after `key`).
+fn proc_number(pid: u32, file: &str, key: &str, nth: usize) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+    let value = line[key.len()..].split_whitespace().nth(nth).unwrap();
+    value.parse().unwrap_or(u64::MAX) // "unlimited"
+}
+
+#[tokio::test]
+async fn server_raises_its_open_files_limit_and_presizes_the_descriptor_table() {
+    let server = Server::start(&env_with(&[])).await;
+    let pid = server.pid();
+    let soft = proc_number(pid, "limits", "Max open files", 0);
+    let hard = proc_number(pid, "limits", "Max open files", 1);
+    assert_eq!(soft, hard, "the soft limit is raised to the hard one");
+    let fd_size = proc_number(pid, "status", "FDSize:", 0);
+    assert!(
+        fd_size >= hard.min(65_536),
+        "descriptor table sized {fd_size}, limit {hard}"
+    );
+    let warned = !events(&server.logs(), "server.fd_limit").is_empty();
+    assert_eq!(warned, hard < 16_384, "warns only below 16,384");
+    server.stop(&[]).await;
+}
+
+#[tokio::test]
+async fn a_low_open_files_limit_is_a_warning_and_the_server_still_serves() {
+    let server = Server::start_with_nofile(&env_with(&[]), 512).await;
+    let logs = server.logs();
+    let warning = events(&logs, "server.fd_limit");
+    assert_eq!(warning.len(), 1, "{logs:?}");
+    assert_eq!(warning[0]["level"], "warn");
+    assert_eq!(warning[0]["softLimit"], 512);
+    assert!(proc_number(server.pid(), "status", "FDSize:", 0) >= 512);
+    let health = reqwest::get(format!("{}/api/health", server.url()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    server.stop(&[]).await;
+}
