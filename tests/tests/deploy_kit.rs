@@ -419,6 +419,17 @@ fn task_definition_follows_the_rules() {
     assert!(server_stop * 1000 > drain_ms && server_stop <= 120);
     assert!(sidecar_stop > config.shutdown_deadline_secs && sidecar_stop <= 120);
 
+    // One socket per open stream: the server's open-files limit allows the 10,000 it is sized
+    // for (Fargate's nofile maximum is 65,535 hard and soft).
+    let nofile = server["ulimits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "nofile")
+        .unwrap();
+    let soft = nofile["softLimit"].as_u64().unwrap();
+    assert!((16_384..=65_535).contains(&soft) && soft <= nofile["hardLimit"].as_u64().unwrap());
+
     // Secrets come from Secrets Manager / SSM, never as plain environment values.
     let secrets = server["secrets"].as_array().unwrap();
     assert!(secrets.iter().any(|s| s["name"] == "JWT_SECRET"));
