@@ -305,3 +305,64 @@ fn redact_verb_reports_a_bad_config_and_fails() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad_rule"), "{err}");
 }
+
+/// Vendor tokens built at run time so no scanner flags this file: (prefix, body).
+fn vendor_tokens() -> Vec<String> {
+    let alnum = |n: usize, seed: usize| -> String {
+        const A: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..n)
+            .map(|i| A[(i * 7 + seed * 13) % A.len()] as char)
+            .collect()
+    };
+    vec![
+        format!("ghp_{}", alnum(36, 1)),
+        format!("gho_{}", alnum(36, 2)),
+        format!("ghs_{}", alnum(36, 3)),
+        format!("github_pat_11{}_{}", alnum(20, 4), alnum(59, 5)),
+        format!("glpat-{}", alnum(20, 6)),
+        format!("xoxb-{}-{}-{}", "1234567890", "0987654321", alnum(24, 7)),
+        format!("xapp-1-A{}-{}", alnum(10, 8), alnum(40, 9)),
+        format!("sk_live_{}", alnum(24, 10)),
+        format!("rk_test_{}", alnum(24, 11)),
+        format!("AIza{}", alnum(35, 12)),
+        format!("npm_{}", alnum(36, 13)),
+        format!("hf_{}", alnum(34, 14)),
+        format!("SG.{}.{}", alnum(22, 15), alnum(43, 16)),
+    ]
+}
+
+#[test]
+fn vendor_tokens_are_found_in_text_json_strings_and_plain_lines() {
+    let r = redactor();
+    for token in vendor_tokens() {
+        let line =
+            json!({"message": format!("git push failed with {token}, retrying")}).to_string();
+        let out = r.redact_line(line.as_bytes());
+        assert!(!out.contains(&token), "{token} survived: {out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["message"],
+            json!("git push failed with [REDACTED:vendor_token], retrying"),
+            "{token}"
+        );
+        let plain = r.redact_line(format!("export TOKEN_VALUE={token}").as_bytes());
+        assert!(!plain.contains(&token), "{token} survived: {plain}");
+    }
+}
+
+#[test]
+fn vendor_prefixes_without_a_token_body_survive() {
+    let r = redactor();
+    for harmless in [
+        "ghp_short",
+        "sk_live_",
+        "npm_install_failed",
+        "the hf_hub cache",
+        "SG.config",
+        "xoxb-1",
+        "AIzaTooShort",
+    ] {
+        let line = json!({ "message": harmless }).to_string();
+        assert_eq!(r.redact_line(line.as_bytes()), line, "{harmless}");
+    }
+}

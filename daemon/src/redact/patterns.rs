@@ -7,6 +7,7 @@ use super::prefilter::{Flags, AWS_SECRET_LEN};
 use super::rules::{
     RedactError, RuleId, AWS_ACCESS_KEY, AWS_SECRET_KEY, BEARER, BUILTIN_NAMES, CARD, EMAIL,
     IP_ADDRESS, JWT, OPENAI_KEY, PHONE, PRIVATE_KEY, SLACK_WEBHOOK, SSN, URL_PASSWORD,
+    VENDOR_TOKEN,
 };
 
 /// One match: a byte range of the string and the rule that owns it.
@@ -39,6 +40,24 @@ const JWT_RE: &str = r"(?-u:\b)eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za
 const BEARER_RE: &str = r"(?i)(?-u:\b)bearer[ \t]+([A-Za-z0-9._~+/=-]{6,})";
 const AWS_ID_RE: &str = r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)";
 const OPENAI_RE: &str = r"(?-u:\b)sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{16,}";
+/// Vendor tokens by their documented shapes: GitHub classic (`ghp_` etc. + 36) and fine-grained
+/// (`github_pat_`), GitLab personal (`glpat-` + 20), Slack bot/user/app (`xoxb-`, `xapp-`),
+/// Stripe secret and restricted keys (`sk_live_`, `rk_test_`), Google API keys (`AIza` + 35),
+/// npm (`npm_` + 36), Hugging Face (`hf_` + 34), SendGrid (`SG.` + 22 `.` + 43).
+const VENDOR_RE: &str = concat!(
+    r"(?-u:\b)(?:",
+    r"gh[pousr]_[A-Za-z0-9]{36,}",
+    r"|github_pat_[A-Za-z0-9_]{22,}",
+    r"|glpat-[A-Za-z0-9_-]{20,}",
+    r"|xox[abeprs]-[A-Za-z0-9-]{10,}",
+    r"|xapp-[0-9]-[A-Za-z0-9-]{10,}",
+    r"|[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
+    r"|AIza[0-9A-Za-z_-]{35}",
+    r"|npm_[A-Za-z0-9]{36,}",
+    r"|hf_[A-Za-z0-9]{30,}",
+    r"|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+    r")",
+);
 const SLACK_RE: &str =
     r"(?i)(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+";
 const URL_PASSWORD_RE: &str =
@@ -61,6 +80,7 @@ pub struct Patterns {
     aws_id: Regex,
     openai: Regex,
     slack: Regex,
+    vendor: Regex,
     url_password: Regex,
     pem: Regex,
     ip: Regex,
@@ -154,6 +174,7 @@ impl Patterns {
             aws_id: compile(AWS_ACCESS_KEY, AWS_ID_RE)?,
             openai: compile(OPENAI_KEY, OPENAI_RE)?,
             slack: compile(SLACK_WEBHOOK, SLACK_RE)?,
+            vendor: compile(VENDOR_TOKEN, VENDOR_RE)?,
             url_password: compile(URL_PASSWORD, URL_PASSWORD_RE)?,
             pem: compile(PRIVATE_KEY, PEM_RE)?,
             ip: compile(IP_ADDRESS, IP_RE)?,
@@ -208,6 +229,9 @@ impl Patterns {
         }
         if flags.has(Flags::SK) && enabled(OPENAI_KEY) {
             push_all(&self.openai, OPENAI_KEY, out);
+        }
+        if flags.has(Flags::VENDOR) && enabled(VENDOR_TOKEN) {
+            push_all(&self.vendor, VENDOR_TOKEN, out);
         }
         if flags.has(Flags::AWS_ID) && enabled(AWS_ACCESS_KEY) {
             push_all(&self.aws_id, AWS_ACCESS_KEY, out);
@@ -283,12 +307,46 @@ fn ssn_valid(text: &[u8]) -> bool {
     area != b"000" && area != b"666" && area[0] != b'9' && &d[3..5] != b"00" && &d[5..9] != b"0000"
 }
 
+/// End of the UUID (`8-4-4-4-12` hex) that starts at `i`, if one does, standing alone.
+fn uuid_at(b: &[u8], i: usize) -> Option<usize> {
+    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
+    if before(b, i).is_some_and(|p| p.is_ascii_alphanumeric() || p == b'-') {
+        return None;
+    }
+    let mut j = i;
+    for (k, len) in GROUPS.iter().enumerate() {
+        if k > 0 {
+            if b.get(j) != Some(&b'-') {
+                return None;
+            }
+            j += 1;
+        }
+        let group = b.get(j..j + len)?;
+        if !group.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        j += len;
+    }
+    let alone = !b
+        .get(j)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-');
+    alone.then_some(j)
+}
+
 /// Finds Luhn-valid card numbers: digit groups joined by one consistent space or dash.
+/// UUIDs are skipped whole: their digit groups (`24750788-9184-4498-…`) pass Luhn one time in
+/// ten.
 fn scan_cards(b: &[u8], out: &mut Vec<Found>) {
     const MAX_GROUPS: usize = 24;
     let n = b.len();
     let mut i = 0;
     while i < n {
+        if b[i].is_ascii_hexdigit() && !before(b, i).is_some_and(|p| p.is_ascii_alphanumeric()) {
+            if let Some(end) = uuid_at(b, i) {
+                i = end;
+                continue;
+            }
+        }
         if !b[i].is_ascii_digit() {
             i += 1;
             continue;
@@ -439,6 +497,33 @@ mod tests {
     fn cards_in_text_with_separators() {
         let f = found("paid with 5555-5555-5555-4444 today, order 4111111111111112");
         assert_eq!(f, vec![("5555-5555-5555-4444".to_owned(), "card")]);
+    }
+
+    #[test]
+    fn uuids_are_not_cards_even_when_their_digit_groups_pass_luhn() {
+        assert!(
+            is_card_number(b"24750788-9184-4498"),
+            "the groups alone pass"
+        );
+        for id in [
+            "24750788-9184-4498-a009-3fd46d6d479b",
+            "41111111-1111-1111-1111-111111111111",
+        ] {
+            assert_eq!(found(&format!("request [{id}] done")), vec![], "{id}");
+        }
+        let f = found("card 4111 1111 1111 1111 on 24750788-9184-4498-a009-3fd46d6d479b");
+        assert_eq!(f, vec![("4111 1111 1111 1111".to_owned(), "card")]);
+    }
+
+    #[test]
+    fn vendor_tokens_by_shape() {
+        let body = "Ab3dEf6hIj9lMn2pQr5tUv8xYz1bCd4fGh7j";
+        let gh = format!("ghp_{body}");
+        assert_eq!(
+            found(&format!("token {gh} used")),
+            vec![(gh, "vendor_token")]
+        );
+        assert_eq!(found("ghp_tooShort and npm_install"), vec![]);
     }
 
     #[test]

@@ -35,6 +35,8 @@ impl Flags {
     pub const IP: u32 = 1 << 10;
     /// A run of at least 40 base64 characters: AWS secret keys.
     pub const B64: u32 = 1 << 11;
+    /// A vendor token prefix (`ghp_`, `github_pat_`, `glpat-`, `xoxb-`, `sk_live_`, `AIza`, ...).
+    pub const VENDOR: u32 = 1 << 12;
 
     /// Whether any bit in `mask` is set.
     pub fn has(self, mask: u32) -> bool {
@@ -46,6 +48,33 @@ impl Flags {
         self.0 == 0
     }
 }
+
+/// Literal prefixes of the `vendor_token` rule (matched case-insensitively here; the rule's own
+/// regex is exact). The regex in `patterns.rs` must start with one of these.
+pub const VENDOR_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxa-",
+    "xoxb-",
+    "xoxe-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "xapp-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "aiza",
+    "npm_",
+    "hf_",
+    "sg.",
+];
 
 /// Fewest digits in a separated run that may be a phone, SSN or card number (SSN has 9).
 pub const MIN_DIGITS: u32 = 9;
@@ -109,6 +138,10 @@ impl Prefilter {
         for (p, b) in fixed {
             pats.push(p.to_owned());
             bits.push(b);
+        }
+        for p in VENDOR_PREFIXES {
+            pats.push((*p).to_owned());
+            bits.push(Flags::VENDOR);
         }
         let stems: Vec<String> = KEY_STEMS
             .iter()

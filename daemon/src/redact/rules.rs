@@ -43,9 +43,12 @@ pub const API_KEY: RuleId = 17;
 pub const AUTHORIZATION: RuleId = 18;
 /// Keys such as `cookie`, `set-cookie`.
 pub const COOKIE: RuleId = 19;
+/// Vendor API tokens with a published prefix: GitHub, GitLab, Slack, Stripe, Google, npm,
+/// Hugging Face, SendGrid.
+pub const VENDOR_TOKEN: RuleId = 20;
 
 /// Names of the built-in rules, indexed by [`RuleId`]; these are stable metric labels.
-pub const BUILTIN_NAMES: [&str; 20] = [
+pub const BUILTIN_NAMES: [&str; 21] = [
     "email",
     "phone",
     "card",
@@ -66,6 +69,7 @@ pub const BUILTIN_NAMES: [&str; 20] = [
     "api_key",
     "authorization",
     "cookie",
+    "vendor_token",
 ];
 
 /// Which rule wins when two matches start at the same place: lower is stronger.
@@ -77,6 +81,7 @@ pub fn priority(rule: RuleId) -> u8 {
         BEARER => 3,
         JWT => 4,
         OPENAI_KEY => 5,
+        VENDOR_TOKEN => 5,
         AWS_ACCESS_KEY => 6,
         AWS_SECRET_KEY => 7,
         EMAIL => 8,

@@ -77,6 +77,7 @@ pub enum Kind {
     SlackWebhook,
     UrlPassword,
     PrivateKey,
+    VendorToken,
     KeyedSecret,
     Harmless,
 }
@@ -366,6 +367,38 @@ impl Gen {
         (format!("{scheme}://{user}:{pass}@{host}:5432/app"), pass)
     }
 
+    /// GitHub, GitLab, Slack, Stripe, Google, npm, Hugging Face or SendGrid token shapes.
+    pub fn vendor_token(&mut self) -> String {
+        let r = &mut self.rng;
+        match r.below(8) {
+            0 => format!(
+                "{}_{}",
+                r.pick(&["ghp", "gho", "ghu", "ghs", "ghr"]),
+                r.string(ALNUM, 36)
+            ),
+            1 => format!(
+                "github_pat_11{}_{}",
+                r.string(ALNUM, 20),
+                r.string(ALNUM, 59)
+            ),
+            2 => format!("glpat-{}", r.string(&format!("{ALNUM}_-"), 20)),
+            3 => format!(
+                "xoxb-{}-{}-{}",
+                r.string("0123456789", 12),
+                r.string("0123456789", 13),
+                r.string(ALNUM, 24)
+            ),
+            4 => format!(
+                "{}_{}",
+                r.pick(&["sk_live", "rk_live", "sk_test"]),
+                r.string(ALNUM, 24)
+            ),
+            5 => format!("AIza{}", r.string(&format!("{ALNUM}_-"), 35)),
+            6 => format!("npm_{}", r.string(ALNUM, 36)),
+            _ => format!("SG.{}.{}", r.string(ALNUM, 22), r.string(ALNUM, 43)),
+        }
+    }
+
     pub fn private_key(&mut self) -> String {
         let kind = *self
             .rng
@@ -559,7 +592,7 @@ fn secret(g: &mut Gen) -> Secret {
         text,
         keys,
     };
-    match g.rng.below(13) {
+    match g.rng.below(14) {
         0 => s(
             Kind::Email,
             g.email(),
@@ -631,6 +664,11 @@ fn secret(g: &mut Gen) -> Secret {
             Kind::PrivateKey,
             g.private_key(),
             &["privateKey", "private_key", "ssh-private-key"],
+        ),
+        12 => s(
+            Kind::VendorToken,
+            g.vendor_token(),
+            &["githubToken", "stripe_api_key", "NPM_TOKEN", "credentials"],
         ),
         _ => s(
             Kind::KeyedSecret,
@@ -762,6 +800,11 @@ fn message_with(g: &mut Gen, sec: &Secret) -> String {
         Kind::SlackWebhook => &["posting alert to {}", "slack webhook {} returned 404"],
         Kind::UrlPassword => &["connecting to {}", "pool error for {}: timeout"],
         Kind::PrivateKey => &["loaded key {}", "tls config: {}"],
+        Kind::VendorToken => &[
+            "git clone with {} failed: 403",
+            "stripe call rejected key {}",
+            "npm publish using {}",
+        ],
         _ => &[
             "login failed password={}",
             "client_secret: {}",
