@@ -125,6 +125,11 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(LINES as u64));
     for (name, events, rules) in [
         ("contract_lines_default_rules", contract_lines(), ""),
+        (
+            "contract_lines_default_rules_no_prometheus",
+            contract_lines(),
+            "prometheus = false",
+        ),
         ("w1_lines_default_rules", w1_lines(), ""),
         ("w1_lines_w1_rules", w1_lines(), W1_RULES),
     ] {

@@ -41,7 +41,7 @@ struct Accumulator {
 pub struct Aggregator {
     extractor: Extractor,
     guard: CardinalityGuard,
-    open: HashMap<(i64, SeriesId), Accumulator>,
+    open: HashMap<(i64, SeriesId), Accumulator, foldhash::fast::RandomState>,
     grace_ms: i64,
     watermark_ms: i64,
     exporter: Option<Exporter>,
@@ -63,7 +63,7 @@ impl Aggregator {
                 environment,
             ),
             extractor,
-            open: HashMap::new(),
+            open: HashMap::default(),
             grace_ms: i64::try_from(config.flush_grace_ms).unwrap_or(i64::MAX / 4),
             watermark_ms: i64::MIN,
             exporter: config.prometheus.then(|| exporter.clone()),
@@ -237,7 +237,7 @@ impl Aggregator {
 
 /// Adds one value to the open period of a series.
 fn accumulate(
-    open: &mut HashMap<(i64, SeriesId), Accumulator>,
+    open: &mut HashMap<(i64, SeriesId), Accumulator, foldhash::fast::RandomState>,
     key: (i64, SeriesId),
     aggregation: Aggregation,
     value: f64,
