@@ -140,6 +140,15 @@ impl Telemetry {
         self.0.events_shipped.load(Ordering::Relaxed)
     }
 
+    /// Events CloudWatch Logs refused so far, whatever the reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.0
+            .rejected
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Events dropped so far.
     pub fn dropped(&self) -> u64 {
         self.0.dropped.load(Ordering::Relaxed)

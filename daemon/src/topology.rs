@@ -39,6 +39,8 @@ pub async fn run(
     let stop_sources = CancellationToken::new();
     let force = CancellationToken::new();
     let sinks = TaskTracker::new();
+    // The log sinks alone, so the metric publisher can report their last losses after them.
+    let log_sinks = TaskTracker::new();
 
     // Memory bound: two queues (raw chunks, decoded events) share the budget; each slot
     // holds at most one chunk of CHUNK_MAX_BYTES. Never deeper than MAX_QUEUE_CHUNKS: on W1
@@ -89,7 +91,7 @@ pub async fn run(
                     max_in_flight: cw.max_in_flight,
                     telemetry: telemetry.clone(),
                 };
-                sinks.spawn(sink.run(rx, force.clone()));
+                sinks.spawn(log_sinks.track_future(sink.run(rx, force.clone())));
             }
             SinkChoice::Local(target) => {
                 match &target {
@@ -99,14 +101,25 @@ pub async fn run(
                     LocalTarget::Stdout => tracing::info!("writing redacted logs to stdout"),
                 }
                 let telemetry = telemetry.clone();
+                let tracked = log_sinks.token();
                 sinks.spawn_blocking(move || {
-                    crate::sinks::file::run_blocking(target, rx, telemetry)
+                    crate::sinks::file::run_blocking(target, rx, telemetry);
+                    drop(tracked);
                 });
             }
         }
     }
     // Metrics: extracted on the processor thread, published under the sinks' shutdown.
-    let metrics = crate::metrics::start(&config, &telemetry, &sinks, log_txs, force.clone()).await;
+    log_sinks.close();
+    let metrics = crate::metrics::start(
+        &config,
+        &telemetry,
+        &sinks,
+        log_txs,
+        log_sinks,
+        force.clone(),
+    )
+    .await;
     sinks.close();
 
     // The processor: decode and redact on its own thread, fan out to every sink.

@@ -137,6 +137,7 @@ fn shipped_definitions_are_valid_and_render_the_catalog_for_every_environment() 
             "db-connections-high",
             "ecs-running-below-desired",
             "sidecar-log-shipping",
+            "sidecar-events-lost",
         ] {
             assert_eq!(alarm(name).alarm_actions, vec![warning.clone()], "{name}");
         }

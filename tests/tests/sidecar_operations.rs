@@ -155,6 +155,49 @@ async fn existing_group_is_used_as_is_with_the_ecs_task_stream_and_refused_event
         groups["logGroups"][0].get("retentionInDays").is_none(),
         "an infrastructure-made group keeps its retention: {groups}"
     );
+
+    // The sidecar published its own losses for the sidecar-events-lost alarm: read back with
+    // the CLI, the three refused events and no drop, in Environment=prod.
+    let now = now_ms() / 1000;
+    let queries = serde_json::json!([
+        {"Id": "rejected", "MetricStat": {"Metric": {"Namespace": "AIStudio/Streaming",
+            "MetricName": "SidecarEventsRejected",
+            "Dimensions": [{"Name": "Environment", "Value": "prod"}]}, "Period": 60, "Stat": "Sum"}},
+        {"Id": "dropped", "MetricStat": {"Metric": {"Namespace": "AIStudio/Streaming",
+            "MetricName": "SidecarEventsDropped",
+            "Dimensions": [{"Name": "Environment", "Value": "prod"}]}, "Period": 60, "Stat": "Sum"}}
+    ]);
+    let out = emulator
+        .aws_cli(&[
+            "cloudwatch",
+            "get-metric-data",
+            "--metric-data-queries",
+            &queries.to_string(),
+            "--start-time",
+            &(now - 600).to_string(),
+            "--end-time",
+            &(now + 120).to_string(),
+        ])
+        .unwrap();
+    let sum = |id: &str| -> (usize, f64) {
+        let result = out["MetricDataResults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["Id"] == id)
+            .unwrap();
+        let values = result["Values"].as_array().unwrap();
+        (values.len(), values.iter().filter_map(|v| v.as_f64()).sum())
+    };
+    let (rejected_points, rejected) = sum("rejected");
+    assert!(
+        rejected_points >= 1,
+        "SidecarEventsRejected published: {out}"
+    );
+    assert_eq!(rejected, 3.0, "{out}");
+    let (dropped_points, dropped) = sum("dropped");
+    assert!(dropped_points >= 1, "zeros are published too: {out}");
+    assert_eq!(dropped, 0.0, "{out}");
 }
 
 #[test]
@@ -244,4 +287,59 @@ async fn the_sidecars_own_logs_are_redacted() {
     for line in logs.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("own logs are JSON lines");
     }
+}
+
+#[tokio::test]
+async fn lines_a_sink_cannot_write_are_dropped_counted_and_published_for_the_alarm() {
+    let ws = Workspace::new();
+    // The sink's directory is a regular file: the file cannot be opened, so every line is
+    // failed back and counted as dropped.
+    std::fs::write(ws.path("not-a-dir"), "x").unwrap();
+    let datums = ws.path("metrics.ndjson");
+    let config = format!(
+        "environment = \"staging\"\n[sinks.file]\npath = \"{}\"\n\
+         [metrics]\nmode = \"file\"\nfile_path = \"{}\"\n",
+        ws.path("not-a-dir").join("out.ndjson").display(),
+        datums.display()
+    );
+    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::piped()).unwrap();
+    let stdin = sidecar.stdin().unwrap();
+    for seq in 0..5 {
+        writeln!(stdin, "{{\"level\":\"info\",\"seq\":{seq}}}").unwrap();
+    }
+    // EOF: the source ends, the sink fails the lines back, the metric stage publishes its
+    // last period (after the log sink has finished) and the sidecar exits.
+    sidecar.close_stdin();
+    let code = sidecar.wait_exit(LIMIT).await;
+    assert!(code.is_some(), "exited: {}", sidecar.stderr());
+    assert!(
+        sidecar
+            .stderr()
+            .contains("local sink cannot open its output"),
+        "{}",
+        sidecar.stderr()
+    );
+
+    let lines = read_lines(&datums);
+    let total = |metric: &str| -> (usize, f64) {
+        let found: Vec<f64> = lines
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|d| d["MetricName"] == metric)
+            .inspect(|d| {
+                assert_eq!(
+                    d["Dimensions"],
+                    serde_json::json!([{"Name": "Environment", "Value": "staging"}]),
+                    "{d}"
+                );
+                assert_eq!(d["Unit"], "Count", "{d}");
+            })
+            .map(|d| d["StatisticValues"]["Sum"].as_f64().unwrap())
+            .collect();
+        (found.len(), found.iter().sum())
+    };
+    assert_eq!(total("SidecarEventsDropped").1, 5.0, "{lines:?}");
+    let (rejected_datums, rejected) = total("SidecarEventsRejected");
+    assert!(rejected_datums >= 1, "a zero is published too: {lines:?}");
+    assert_eq!(rejected, 0.0);
 }

@@ -104,6 +104,10 @@ pub struct MetricsConfig {
     /// Rotate the datum file at this many bytes (one previous file is kept as `.1`).
     #[serde(default = "default_file_max_bytes")]
     pub file_max_bytes: u64,
+    /// Publish the sidecar's own losses (`SidecarEventsDropped`, `SidecarEventsRejected`) once
+    /// per period, for the `sidecar-events-lost` alarm.
+    #[serde(default = "default_true")]
+    pub sidecar_health: bool,
 }
 
 impl Default for MetricsConfig {
@@ -121,6 +125,7 @@ impl Default for MetricsConfig {
             rules: Vec::new(),
             file_path: None,
             file_max_bytes: DEFAULT_FILE_MAX_BYTES,
+            sidecar_health: true,
         }
     }
 }

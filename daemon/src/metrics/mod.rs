@@ -2,13 +2,14 @@
 //! published to CloudWatch (PutMetricData or EMF through the log sinks) or a local file, and
 //! to the Prometheus endpoint. One file per concern: `config` (rules and the catalog),
 //! `extract`, `cardinality` (the guard), `histogram` and `aggregate`, `datum` (limits),
-//! `prometheus`.
+//! `prometheus`, `health` (the sidecar's own losses as datums).
 
 pub mod aggregate;
 pub mod cardinality;
 pub mod config;
 pub mod datum;
 pub mod extract;
+pub mod health;
 pub mod histogram;
 pub mod prometheus;
 
@@ -39,6 +40,10 @@ use crate::telemetry::Telemetry;
 
 /// The publisher wakes this often to close periods (1 s: the high-resolution period).
 const TICK: Duration = Duration::from_secs(1);
+
+/// After the shutdown deadline, how long the final health report waits for the log sinks to
+/// count what they fail back (they do it at once; the topology allows them 2 s in all).
+const LOG_SINKS_GIVE_UP: Duration = Duration::from_millis(500);
 
 /// What the processor thread holds: records events; dropping it tells the publisher that no
 /// more events will come (final flush).
@@ -93,12 +98,14 @@ enum Output {
 /// Starts the stage: builds the aggregator, attaches its Prometheus output to `telemetry`,
 /// and spawns the publisher on `tracker` (so the pipeline's shutdown waits for its final
 /// flush; `force` is the shutdown deadline). `log_sinks` are the log sinks' queues, used by
-/// the `emf` mode. Returns the handle for the processor thread.
+/// the `emf` mode; `log_sink_tasks` tracks the log sinks, whose last losses the final
+/// `sidecar_health` datums wait for. Returns the handle for the processor thread.
 pub async fn start(
     config: &SidecarConfig,
     telemetry: &Telemetry,
     tracker: &TaskTracker,
     log_sinks: Vec<mpsc::Sender<Vec<LogEvent>>>,
+    log_sink_tasks: TaskTracker,
     force: CancellationToken,
 ) -> MetricsHandle {
     let metrics = &config.metrics;
@@ -153,6 +160,10 @@ pub async fn start(
         batch_delay: Duration::from_millis(metrics.batch_delay_ms),
         max_pending: metrics.max_pending_datums,
         counters,
+        log_sink_tasks,
+        health: metrics.sidecar_health.then(|| {
+            health::HealthDatums::new(telemetry.clone(), &config.environment, metrics.period_secs)
+        }),
     };
     tracker.spawn(publisher.run(inputs_done.clone(), force));
     MetricsHandle {
@@ -169,6 +180,8 @@ struct Publisher {
     batch_delay: Duration,
     max_pending: usize,
     counters: StageCounters,
+    log_sink_tasks: TaskTracker,
+    health: Option<health::HealthDatums>,
 }
 
 impl Publisher {
@@ -183,10 +196,36 @@ impl Publisher {
                 Err(_) => Vec::new(),
             };
             self.enqueue(datums);
+            if last {
+                self.after_log_sinks(&force).await;
+            }
+            if let Some(health) = &mut self.health {
+                let datums = health.collect(now_ms(), last);
+                self.enqueue(datums);
+            }
             self.publish(last, &force).await;
             if last {
                 return;
             }
+        }
+    }
+
+    /// At shutdown, waits for the log sinks to finish (a sink giving up at the deadline is a
+    /// loss the final health datums must carry), publishing what is closed meanwhile. Not in
+    /// `emf` mode: there the log sinks wait for this writer's own queues to close.
+    async fn after_log_sinks(&mut self, force: &CancellationToken) {
+        if self.health.is_none() || matches!(self.output, Output::Emf(_)) {
+            return;
+        }
+        self.publish(false, force).await;
+        tokio::select! {
+            () = self.log_sink_tasks.wait() => {}
+            // Past the deadline the sinks fail back what is unsent at once; give them that
+            // moment, then report whatever they counted.
+            () = async {
+                force.cancelled().await;
+                tokio::time::sleep(LOG_SINKS_GIVE_UP).await;
+            } => {}
         }
     }
 

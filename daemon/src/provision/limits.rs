@@ -102,6 +102,15 @@ pub const METRIC_CATALOG: &[CatalogMetric] = &[
         name: "DatabaseQueryTimeMs",
         extra_dimensions: &[],
     },
+    // The sidecar's own losses (daemon/src/metrics/health.rs), for the sidecar-events-lost alarm.
+    CatalogMetric {
+        name: crate::metrics::health::EVENTS_DROPPED_METRIC,
+        extra_dimensions: &[],
+    },
+    CatalogMetric {
+        name: crate::metrics::health::EVENTS_REJECTED_METRIC,
+        extra_dimensions: &[],
+    },
 ];
 
 /// The dimension every catalog metric carries.
