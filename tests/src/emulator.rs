@@ -17,6 +17,9 @@ pub const FAKE_SECRET_ACCESS_KEY: &str = "testing";
 /// moto's default region for the fake account.
 pub const REGION: &str = "us-east-1";
 
+/// `(id, metric, dimensions, statistic)` of one get-metric-data query.
+pub type MetricQuery<'a> = (String, &'a str, Vec<(&'a str, String)>, &'a str);
+
 /// How to install what the emulator needs, quoted in every start-up error.
 const INSTALL_HINT: &str = "install the test tools with: python3 -m pip install 'moto[server]' cbor2 awscli (the README test command does this)";
 
@@ -137,6 +140,53 @@ impl Emulator {
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ]
+    }
+
+    /// One `aws cloudwatch get-metric-data` call over `namespace` with 60 s periods: for each
+    /// `(id, metric, dimensions, stat)` query, how many data points came back and their sum,
+    /// between `start` and `end` (epoch seconds).
+    pub fn metric_points(
+        &self,
+        namespace: &str,
+        queries: &[MetricQuery<'_>],
+        start: i64,
+        end: i64,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, (usize, f64)>> {
+        let body: Vec<serde_json::Value> = queries
+            .iter()
+            .map(|(id, metric, dims, stat)| {
+                let dims: Vec<serde_json::Value> = dims
+                    .iter()
+                    .map(|(n, v)| serde_json::json!({"Name": n, "Value": v}))
+                    .collect();
+                serde_json::json!({"Id": id, "MetricStat": {"Metric": {"Namespace": namespace,
+                    "MetricName": metric, "Dimensions": dims}, "Period": 60, "Stat": stat}})
+            })
+            .collect();
+        let out = self.aws_cli(&[
+            "cloudwatch",
+            "get-metric-data",
+            "--metric-data-queries",
+            &serde_json::Value::Array(body).to_string(),
+            "--start-time",
+            &start.to_string(),
+            "--end-time",
+            &end.to_string(),
+        ])?;
+        let results = out["MetricDataResults"]
+            .as_array()
+            .with_context(|| format!("get-metric-data printed no MetricDataResults: {out}"))?;
+        Ok(results
+            .iter()
+            .map(|r| {
+                let values: Vec<f64> = r["Values"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(serde_json::Value::as_f64).collect())
+                    .unwrap_or_default();
+                let id = r["Id"].as_str().unwrap_or_default().to_owned();
+                (id, (values.len(), values.iter().sum()))
+            })
+            .collect())
     }
 
     /// Runs the AWS CLI against the emulator and parses its JSON output.

@@ -15,7 +15,6 @@ use daemon::metrics::prometheus::{Exporter, StageCounters};
 use daemon::sinks::cloudwatch_metrics::batch::take_request;
 use daemon::sinks::cloudwatch_metrics::sink::{metrics_client, CancellationToken};
 use daemon::sinks::cloudwatch_metrics::CloudWatchMetricsSink;
-use serde_json::{json, Value};
 use tests::emulator::{unique_name, Emulator};
 use tests::server_harness::{chat_body, env_with, events, Server};
 use tests::sidecar::{Sidecar, Workspace};
@@ -31,52 +30,20 @@ fn now_secs() -> i64 {
 }
 
 /// `(id, metric, dimensions, statistic)` of one get-metric-data query.
-type Query<'a> = (String, &'a str, Vec<(&'a str, String)>, &'a str);
+type Query<'a> = tests::emulator::MetricQuery<'a>;
 
-/// One get-metric-data call for many `(id, metric, dimensions, stat)` queries; returns the
-/// sum of each query's values over the window.
+/// The sum of each query's values over the window.
 fn read_back(
     emulator: &Emulator,
     queries: &[Query<'_>],
     start: i64,
     end: i64,
 ) -> BTreeMap<String, f64> {
-    let body: Vec<Value> = queries
-        .iter()
-        .map(|(id, metric, dims, stat)| {
-            let dims: Vec<Value> = dims
-                .iter()
-                .map(|(n, v)| json!({"Name": n, "Value": v}))
-                .collect();
-            json!({"Id": id, "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": metric,
-                "Dimensions": dims}, "Period": 60, "Stat": stat}})
-        })
-        .collect();
-    let out = emulator
-        .aws_cli(&[
-            "cloudwatch",
-            "get-metric-data",
-            "--metric-data-queries",
-            &Value::Array(body).to_string(),
-            "--start-time",
-            &start.to_string(),
-            "--end-time",
-            &end.to_string(),
-        ])
-        .unwrap();
-    out["MetricDataResults"]
-        .as_array()
+    emulator
+        .metric_points(NAMESPACE, queries, start, end)
         .unwrap()
-        .iter()
-        .map(|r| {
-            let sum = r["Values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_f64)
-                .sum();
-            (r["Id"].as_str().unwrap().to_owned(), sum)
-        })
+        .into_iter()
+        .map(|(id, (_, sum))| (id, sum))
         .collect()
 }
 

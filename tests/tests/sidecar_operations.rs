@@ -159,45 +159,28 @@ async fn existing_group_is_used_as_is_with_the_ecs_task_stream_and_refused_event
     // The sidecar published its own losses for the sidecar-events-lost alarm: read back with
     // the CLI, the three refused events and no drop, in Environment=prod.
     let now = now_ms() / 1000;
-    let queries = serde_json::json!([
-        {"Id": "rejected", "MetricStat": {"Metric": {"Namespace": "AIStudio/Streaming",
-            "MetricName": "SidecarEventsRejected",
-            "Dimensions": [{"Name": "Environment", "Value": "prod"}]}, "Period": 60, "Stat": "Sum"}},
-        {"Id": "dropped", "MetricStat": {"Metric": {"Namespace": "AIStudio/Streaming",
-            "MetricName": "SidecarEventsDropped",
-            "Dimensions": [{"Name": "Environment", "Value": "prod"}]}, "Period": 60, "Stat": "Sum"}}
-    ]);
-    let out = emulator
-        .aws_cli(&[
-            "cloudwatch",
-            "get-metric-data",
-            "--metric-data-queries",
-            &queries.to_string(),
-            "--start-time",
-            &(now - 600).to_string(),
-            "--end-time",
-            &(now + 120).to_string(),
-        ])
+    let prod = || vec![("Environment", "prod".to_owned())];
+    let points = emulator
+        .metric_points(
+            "AIStudio/Streaming",
+            &[
+                ("rejected".into(), "SidecarEventsRejected", prod(), "Sum"),
+                ("dropped".into(), "SidecarEventsDropped", prod(), "Sum"),
+            ],
+            now - 600,
+            now + 120,
+        )
         .unwrap();
-    let sum = |id: &str| -> (usize, f64) {
-        let result = out["MetricDataResults"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["Id"] == id)
-            .unwrap();
-        let values = result["Values"].as_array().unwrap();
-        (values.len(), values.iter().filter_map(|v| v.as_f64()).sum())
-    };
-    let (rejected_points, rejected) = sum("rejected");
+    let out = &points;
+    let (rejected_points, rejected) = points["rejected"];
     assert!(
         rejected_points >= 1,
-        "SidecarEventsRejected published: {out}"
+        "SidecarEventsRejected published: {out:?}"
     );
-    assert_eq!(rejected, 3.0, "{out}");
-    let (dropped_points, dropped) = sum("dropped");
-    assert!(dropped_points >= 1, "zeros are published too: {out}");
-    assert_eq!(dropped, 0.0, "{out}");
+    assert_eq!(rejected, 3.0, "{out:?}");
+    let (dropped_points, dropped) = points["dropped"];
+    assert!(dropped_points >= 1, "zeros are published too: {out:?}");
+    assert_eq!(dropped, 0.0, "{out:?}");
 }
 
 #[test]
