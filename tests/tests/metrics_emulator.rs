@@ -247,9 +247,8 @@ fn datum(metric: &str, shard: usize, timestamp_ms: i64) -> Datum {
     }
 }
 
-#[tokio::test]
-async fn put_metric_data_requests_are_full_gzip_compressed_and_retried() {
-    let emulator = Emulator::start().unwrap();
+/// A PutMetricData sink aimed at `emulator`, and the exporter holding its counters.
+async fn sink_to(emulator: &Emulator) -> (CloudWatchMetricsSink, Exporter) {
     let clients = AwsClients::from_sdk_config(&emulator.sdk_config().await);
     let exporter = Exporter::new();
     let sink = CloudWatchMetricsSink {
@@ -257,6 +256,13 @@ async fn put_metric_data_requests_are_full_gzip_compressed_and_retried() {
         namespace: NAMESPACE.into(),
         counters: StageCounters::new(&exporter),
     };
+    (sink, exporter)
+}
+
+#[tokio::test]
+async fn put_metric_data_requests_are_full_gzip_compressed_and_retried() {
+    let emulator = Emulator::start().unwrap();
+    let (sink, exporter) = sink_to(&emulator).await;
     let metric = unique_name("BatchLatencyMs");
     let base = (now_secs() - 3 * 3_600) / 60 * 60 * 1000;
     let total = 2_500;
@@ -340,13 +346,7 @@ async fn put_metric_data_requests_are_full_gzip_compressed_and_retried() {
 #[tokio::test]
 async fn a_refused_request_is_dropped_and_counted_not_retried_forever() {
     let emulator = Emulator::start().unwrap();
-    let clients = AwsClients::from_sdk_config(&emulator.sdk_config().await);
-    let exporter = Exporter::new();
-    let sink = CloudWatchMetricsSink {
-        client: metrics_client(&clients),
-        namespace: NAMESPACE.into(),
-        counters: StageCounters::new(&exporter),
-    };
+    let (sink, exporter) = sink_to(&emulator).await;
     emulator
         .inject_fault("PutMetricData", 400, "InvalidParameterValue", 1)
         .await

@@ -225,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
     // (logged there) and load-tool time (the rest).
     let log_lines = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&log_lines);
-    let server_ttft_ms = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let server_ttft_ms = Arc::new(std::sync::Mutex::new(Vec::<Duration>::new()));
     let server_ttft = Arc::clone(&server_ttft_ms);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
             if line.contains("\"job.first_token\"") {
                 let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
                 if let (Some(ms), Ok(mut all)) = (v["duration"].as_u64(), server_ttft.lock()) {
-                    all.push(ms);
+                    all.push(Duration::from_millis(ms));
                 }
             }
         }
@@ -284,10 +284,6 @@ async fn main() -> anyhow::Result<()> {
     let tokens: u64 = results.iter().map(|r| r.tokens).sum();
     let mut server_ttft = server_ttft_ms.lock().map(|v| v.clone()).unwrap_or_default();
     server_ttft.sort_unstable();
-    let server_pct = |q: f64| -> u64 {
-        let i = ((server_ttft.len() as f64 * q).ceil() as usize).saturating_sub(1);
-        server_ttft.get(i).copied().unwrap_or(0)
-    };
     let secs = wall.as_secs_f64().max(1e-9);
     let report = serde_json::json!({
         "streams": args.streams,
@@ -315,9 +311,9 @@ async fn main() -> anyhow::Result<()> {
         "ttft_p99_ms": percentile(&ttft, 0.99).as_secs_f64() * 1000.0,
         "ttft_max_ms": ttft.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
         "server_ttft_logged": server_ttft.len(),
-        "server_ttft_p50_ms": server_pct(0.50),
-        "server_ttft_p99_ms": server_pct(0.99),
-        "server_ttft_max_ms": server_ttft.last().copied().unwrap_or(0),
+        "server_ttft_p50_ms": percentile(&server_ttft, 0.50).as_millis(),
+        "server_ttft_p99_ms": percentile(&server_ttft, 0.99).as_millis(),
+        "server_ttft_max_ms": server_ttft.last().copied().unwrap_or_default().as_millis(),
         "server_rss_idle_mb": rss_idle as f64 / 1024.0,
         "server_peak_rss_mb": rss_hwm as f64 / 1024.0,
         "server_cpu_s": (server_cpu * 100.0).round() / 100.0,
