@@ -223,8 +223,12 @@ pub fn append_lines(path: &Path, lines: &[String]) {
 
 /// Lines of a file, or nothing if it does not exist yet.
 pub fn read_lines(path: &Path) -> Vec<String> {
+    // Only complete lines: a sidecar still writing may have put half a line at the end.
     std::fs::read_to_string(path)
-        .map(|t| t.lines().map(str::to_owned).collect())
+        .map(|t| {
+            let complete = t.rfind('\n').map_or("", |end| &t[..end]);
+            complete.lines().map(str::to_owned).collect()
+        })
         .unwrap_or_default()
 }
 

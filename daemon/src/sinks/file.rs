@@ -88,6 +88,14 @@ struct Writer {
     buf: Vec<u8>,
 }
 
+fn ends_with_newline(file: &mut std::fs::File, len: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
 impl Writer {
     fn open(target: &LocalTarget) -> std::io::Result<Self> {
         let (out, written): (Box<dyn Write + Send>, u64) = match target {
@@ -96,11 +104,19 @@ impl Writer {
                 if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
                 }
-                let file = std::fs::OpenOptions::new()
+                let mut file = std::fs::OpenOptions::new()
                     .create(true)
+                    .read(true)
                     .append(true)
                     .open(&config.path)?;
-                let len = file.metadata()?.len();
+                let mut len = file.metadata()?.len();
+                // A process killed mid-write leaves half a line; start on a fresh one so the
+                // next line is not glued to it (the cut line's events were never acknowledged
+                // and are written again whole).
+                if len > 0 && !ends_with_newline(&mut file, len)? {
+                    file.write_all(b"\n")?;
+                    len += 1;
+                }
                 (Box::new(file), len)
             }
         };
@@ -155,6 +171,31 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_half_written_last_line_is_closed_before_new_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, "{\"a\":1}\n{\"cut\":").unwrap();
+        let target = LocalTarget::File(FileSinkConfig {
+            path: path.clone(),
+            max_bytes: 1 << 20,
+            max_files: 1,
+        });
+        let mut writer = Writer::open(&target).unwrap();
+        let event = LogEvent {
+            timestamp_ms: 0,
+            message: "{\"b\":2}".into(),
+            ack: None,
+        };
+        writer.write_all(&[event]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"cut\":\n{\"b\":2}\n");
+        // A clean file is left as it is.
+        drop(writer);
+        Writer::open(&target).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
 
     #[test]
     fn writes_lines_and_rotates_by_size() {
