@@ -6,10 +6,10 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use daemon::event::LogEvent;
-use daemon::metrics::config::MetricsConfig;
-use daemon::metrics::histogram::Distribution;
-use daemon::metrics::prometheus::Exporter;
-use daemon::metrics::Aggregator;
+use daemon::metric_stage::config::MetricsConfig;
+use daemon::metric_stage::histogram::Distribution;
+use daemon::metric_stage::Aggregator;
+use daemon::metric_stage::Exporter;
 
 const LINES: usize = 10_000;
 const NOW: i64 = 1_800_000_000_000;

@@ -11,9 +11,9 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::now_ms;
 use crate::redact::Redactor;
 use crate::telemetry::Telemetry;
+use aistudio_core::clock::now_ms;
 
 /// Sinks that hold queued events and made no progress for this long are reported stuck, so
 /// ECS replaces the task (its health check retries 3 times by default before acting).

@@ -9,6 +9,7 @@ use crate::buffer::{WhenFull, DEFAULT_MAX_DISK_BYTES};
 use crate::redact::RedactConfig;
 use crate::sinks::cloudwatch_logs::CloudWatchLogsSinkConfig;
 use crate::sinks::file::{FileSinkConfig, LocalTarget};
+use crate::sinks::file::{DEFAULT_MAX_FILES, DEFAULT_MAX_FILE_BYTES};
 use crate::sinks::SinksConfig;
 use crate::sources::file::FileSourceConfig;
 use crate::sources::tcp::TcpSourceConfig;
@@ -21,21 +22,9 @@ pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
 /// Default drain deadline after SIGTERM: below ECS's default 30 s stopTimeout, leaving the
 /// task time to exit before SIGKILL.
 pub const DEFAULT_SHUTDOWN_DEADLINE_SECS: u64 = 20;
-/// Environment variables whose presence means "AWS is configured" for the default sinks.
-const AWS_SETTING_VARS: [&str; 6] = [
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_PROFILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-];
-
-/// Environment name used when neither the config nor `AISTUDIO_ENV` gives one.
-pub const DEFAULT_ENVIRONMENT: &str = "dev";
-
-/// Environments the alarm and dashboard definitions are templated for.
-pub const KNOWN_ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
+pub use aistudio_core::aws::AwsConfig;
+use aistudio_core::catalog::AWS_SETTING_VARS;
+pub use aistudio_core::catalog::{DEFAULT_ENVIRONMENT, KNOWN_ENVIRONMENTS};
 
 /// Everything the sidecar reads from its config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -68,7 +57,7 @@ pub struct SidecarConfig {
     pub api: ApiConfig,
     /// The `AIStudio/Streaming` metrics derived from the logs (`[metrics]`).
     #[serde(default)]
-    pub metrics: crate::metrics::MetricsConfig,
+    pub metrics: crate::metric_stage::MetricsConfig,
     /// Seconds allowed to drain after SIGTERM before unsent events are failed back.
     #[serde(default = "default_shutdown_deadline_secs")]
     pub shutdown_deadline_secs: u64,
@@ -184,18 +173,6 @@ fn default_shutdown_deadline_secs() -> u64 {
     DEFAULT_SHUTDOWN_DEADLINE_SECS
 }
 
-/// Where AWS calls go.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AwsConfig {
-    /// Region; overridden by `AWS_REGION`. Without it the SDK's default chain decides.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Endpoint of an emulator or VPC endpoint; overridden by `AWS_ENDPOINT_URL`.
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
-}
-
 fn default_environment() -> String {
     DEFAULT_ENVIRONMENT.to_owned()
 }
@@ -211,7 +188,7 @@ impl Default for SidecarConfig {
             sinks: SinksConfig::default(),
             buffer: BufferConfig::default(),
             api: ApiConfig::default(),
-            metrics: crate::metrics::MetricsConfig::default(),
+            metrics: crate::metric_stage::MetricsConfig::default(),
             shutdown_deadline_secs: default_shutdown_deadline_secs(),
             aws_detected: false,
         }
@@ -320,8 +297,8 @@ impl SidecarConfig {
             } else {
                 SinkChoice::Local(LocalTarget::File(FileSinkConfig {
                     path: self.data_dir.join("logs.ndjson"),
-                    max_bytes: crate::sinks::file::DEFAULT_MAX_FILE_BYTES,
-                    max_files: crate::sinks::file::DEFAULT_MAX_FILES,
+                    max_bytes: DEFAULT_MAX_FILE_BYTES,
+                    max_files: DEFAULT_MAX_FILES,
                 }))
             });
         }

@@ -3,9 +3,9 @@
 use crate::event::{Ack, LogEvent};
 use crate::redact::Redactor;
 
-/// Largest message CloudWatch accepts in one event: 1 MiB per event since April 2025
-/// (PutLogEvents quotas), minus the 26 bytes of per-event overhead counted in the batch size.
-pub const MAX_EVENT_MESSAGE_BYTES: usize = 1_048_576 - 26;
+/// Largest message CloudWatch Logs accepts in one event (its one definition is in
+/// `aistudio_core::limits`).
+pub use aistudio_core::limits::MAX_LOG_EVENT_MESSAGE_BYTES as MAX_EVENT_MESSAGE_BYTES;
 
 /// Room kept at the end of a split piece for the continuation marker.
 const SPLIT_MARKER_RESERVE: usize = 64;
@@ -26,6 +26,7 @@ impl Decoder {
         }
     }
 
+    #[cfg(test)]
     /// Lowers the per-event limit (tests prove the split without megabyte lines).
     pub fn with_max_message_bytes(mut self, max: usize) -> Self {
         self.max_message_bytes = max.max(SPLIT_MARKER_RESERVE * 2);
@@ -162,14 +163,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

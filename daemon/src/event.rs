@@ -4,14 +4,22 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Set once the pipeline has finished and saved its checkpoints: from then on, events being
-/// dropped are the process tearing down, not deliveries, and must not move any checkpoint or
-/// free any disk record.
-static ACKS_FROZEN: AtomicBool = AtomicBool::new(false);
+/// One pipeline run's acknowledgement switch. Frozen once the run has finished and saved its
+/// checkpoints: from then on, events being dropped are the run tearing down, not deliveries,
+/// and must not move any checkpoint or free any disk record. Per run, not per process, so two
+/// pipelines in one process (tests) never freeze each other.
+#[derive(Debug, Clone, Default)]
+pub struct AckGate(Arc<AtomicBool>);
 
-/// Stops all acknowledgement processing for the rest of the process's life.
-pub fn freeze_acks() {
-    ACKS_FROZEN.store(true, Ordering::SeqCst);
+impl AckGate {
+    /// Stops acknowledgement processing for every ack made with this gate.
+    pub fn freeze(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_frozen(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// One log line after decoding and redaction, ready for the sinks.
@@ -40,14 +48,16 @@ pub struct Ack(Arc<AckInner>);
 #[derive(Debug)]
 struct AckInner {
     failed: AtomicBool,
+    gate: AckGate,
     target: Box<dyn AckTarget>,
 }
 
 impl Ack {
-    /// A new acknowledgement reporting to `target`.
-    pub fn new(target: impl AckTarget + 'static) -> Self {
+    /// A new acknowledgement reporting to `target` unless `gate` is frozen by then.
+    pub fn new(target: impl AckTarget + 'static, gate: &AckGate) -> Self {
         Self(Arc::new(AckInner {
             failed: AtomicBool::new(false),
+            gate: gate.clone(),
             target: Box::new(target),
         }))
     }
@@ -66,7 +76,7 @@ impl Ack {
 
 impl Drop for AckInner {
     fn drop(&mut self) {
-        if ACKS_FROZEN.load(Ordering::SeqCst) {
+        if self.gate.is_frozen() {
             return;
         }
         self.target.complete(!self.failed.load(Ordering::Acquire));
@@ -99,7 +109,7 @@ mod tests {
     #[test]
     fn completes_once_when_the_last_clone_drops() {
         let record = Record::default();
-        let ack = Ack::new(record.clone());
+        let ack = Ack::new(record.clone(), &AckGate::default());
         let second = ack.clone();
         drop(ack);
         assert!(record.0.lock().unwrap().is_empty());
@@ -110,11 +120,24 @@ mod tests {
     #[test]
     fn one_failing_holder_fails_the_group() {
         let record = Record::default();
-        let ack = Ack::new(record.clone());
+        let ack = Ack::new(record.clone(), &AckGate::default());
         let other = ack.clone();
         other.fail();
         drop(other);
         drop(ack);
         assert_eq!(*record.0.lock().unwrap(), vec![false]);
+    }
+
+    #[test]
+    fn a_frozen_gate_silences_only_its_own_acks() {
+        let (frozen, open) = (AckGate::default(), AckGate::default());
+        let (silenced, heard) = (Record::default(), Record::default());
+        let a = Ack::new(silenced.clone(), &frozen);
+        let b = Ack::new(heard.clone(), &open);
+        frozen.freeze();
+        drop(a);
+        drop(b);
+        assert!(silenced.0.lock().unwrap().is_empty());
+        assert_eq!(*heard.0.lock().unwrap(), vec![true]);
     }
 }

@@ -1,23 +1,34 @@
 //! The AI Studio observability sidecar: reads the server's log lines, redacts them, ships logs
 //! and metrics to CloudWatch, and provisions the dashboards and alarms the ops team reads.
+//!
+//! Layers (ARCHITECTURE.md; `tests/layers.rs` keeps imports pointing down):
+//! - leaves: [`event`], [`datum`], `fingerprint`, `telemetry` (and the `aistudio-core` crate);
+//! - the redaction engine: [`redact`];
+//! - components: `sources`, `decode`, `buffer`, `sinks`, [`metric_stage`], `api`;
+//! - the top: [`config`] (assembles each component's section), `topology` (builds and runs
+//!   the pipeline) and [`cli`].
+//!
+//! Public: what the binary, the benches and the end-to-end tests use. With the `testing`
+//! feature, [`testing`] opens the seams the emulator tests need.
 
-pub mod api;
-pub mod aws;
-pub mod backoff;
-pub mod buffer;
+mod api;
+mod buffer;
 pub mod cli;
 pub mod config;
-pub mod decode;
+pub mod datum;
+mod decode;
 pub mod event;
-pub mod metrics;
-pub mod own_logs;
-pub mod provision;
+mod fingerprint;
+pub mod metric_stage;
 pub mod redact;
-pub mod shutdown;
-pub mod sinks;
-pub mod sources;
-pub mod telemetry;
-pub mod topology;
+mod shutdown;
+mod sinks;
+mod sources;
+mod telemetry;
+mod topology;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::future::Future;
 

@@ -57,17 +57,6 @@ const SERVER_ENV_OVERRIDES: [&str; 20] = [
     "OPENAI_BASE_URL",
     "OPENAI_MODELS",
 ];
-/// AWS settings that switch the sidecar from local files to CloudWatch (as the sidecar
-/// itself decides, `daemon/src/config.rs`).
-const AWS_SETTING_VARS: [&str; 6] = [
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_PROFILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-];
-
 /// Command line.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -108,7 +97,7 @@ pub struct Options {
 
 /// True when the environment points the sidecar at AWS (or an emulator).
 pub fn aws_mode() -> bool {
-    AWS_SETTING_VARS
+    aistudio_core::catalog::AWS_SETTING_VARS
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }

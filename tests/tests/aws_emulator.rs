@@ -1,12 +1,12 @@
 //! Our AWS clients against the real emulator over the real wire protocols, each write checked
 //! from the outside by the AWS CLI.
 
+use aistudio_core::aws::AwsClients;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, MetricDatum, StandardUnit, Statistic,
 };
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use daemon::aws::AwsClients;
 use serde_json::Value;
 use tests::emulator::{unique_name, Emulator};
 

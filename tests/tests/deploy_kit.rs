@@ -202,7 +202,7 @@ fn task_role_policy_grants_exactly_the_run_time_calls() {
         if actions.contains("cloudwatch:PutMetricData") {
             assert_eq!(
                 st["Condition"]["StringEquals"]["cloudwatch:namespace"],
-                daemon::metrics::config::DEFAULT_NAMESPACE,
+                aistudio_core::catalog::APP_NAMESPACE,
                 "PutMetricData must be limited to the catalog namespace"
             );
             assert_eq!(
@@ -465,11 +465,11 @@ fn deploy_sidecar_config_is_valid_for_the_binary() {
     let config = sidecar_config();
     assert_eq!(
         config.metrics.mode,
-        daemon::metrics::MetricsMode::PutMetricData
+        daemon::metric_stage::MetricsMode::PutMetricData
     );
     assert_eq!(
         config.metrics.namespace,
-        daemon::metrics::config::DEFAULT_NAMESPACE
+        aistudio_core::catalog::APP_NAMESPACE
     );
     assert!(config.sinks.cloudwatch_logs.is_some());
 }

@@ -9,15 +9,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::process::Stdio;
 use std::time::Duration;
 
-use daemon::aws::AwsClients;
-use daemon::metrics::datum::{Datum, DatumValue, Unit, MAX_DATUMS_PER_REQUEST, MAX_REQUEST_BYTES};
-use daemon::metrics::prometheus::{Exporter, StageCounters};
-use daemon::sinks::cloudwatch_metrics::batch::take_request;
-use daemon::sinks::cloudwatch_metrics::sink::{metrics_client, CancellationToken};
-use daemon::sinks::cloudwatch_metrics::CloudWatchMetricsSink;
+use aistudio_core::aws::AwsClients;
+use daemon::datum::{Datum, DatumValue, Unit, MAX_DATUMS_PER_REQUEST, MAX_REQUEST_BYTES};
+use daemon::testing::take_request;
+use daemon::testing::CloudWatchMetricsSink;
+use daemon::testing::{Exporter, StageCounters};
 use tests::emulator::{unique_name, Emulator};
 use tests::server_harness::{chat_body, env_with, events, Server};
 use tests::sidecar::{Sidecar, Workspace};
+use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const NAMESPACE: &str = "AIStudio/Streaming";
@@ -251,11 +251,8 @@ fn datum(metric: &str, shard: usize, timestamp_ms: i64) -> Datum {
 async fn sink_to(emulator: &Emulator) -> (CloudWatchMetricsSink, Exporter) {
     let clients = AwsClients::from_sdk_config(&emulator.sdk_config().await);
     let exporter = Exporter::new();
-    let sink = CloudWatchMetricsSink {
-        client: metrics_client(&clients),
-        namespace: NAMESPACE.into(),
-        counters: StageCounters::new(&exporter),
-    };
+    let sink =
+        CloudWatchMetricsSink::new(&clients, NAMESPACE.into(), StageCounters::new(&exporter));
     (sink, exporter)
 }
 

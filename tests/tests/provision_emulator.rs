@@ -5,10 +5,10 @@
 
 use std::process::Command;
 
-use daemon::aws::AwsClients;
-use daemon::provision::render::Placeholders;
-use daemon::provision::report::{Action, Kind};
-use daemon::provision::{apply, plan};
+use aistudio_core::aws::AwsClients;
+use provision::render::Placeholders;
+use provision::report::{Action, Kind};
+use provision::{apply, plan};
 use serde_json::Value;
 use tempfile::TempDir;
 use tests::emulator::{Emulator, REGION};

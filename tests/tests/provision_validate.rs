@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use daemon::provision::render::{render, Placeholders};
-use daemon::provision::report::Problem;
-use daemon::provision::{definitions, validate};
+use provision::render::{render, Placeholders};
+use provision::report::Problem;
+use provision::{definitions, validate};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tests::sidecar::sidecar_binary;

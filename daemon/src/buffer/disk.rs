@@ -7,7 +7,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::event::LogEvent;
-use crate::sources::checkpoint::fingerprint;
+use crate::fingerprint::fingerprint;
 
 /// A segment is sealed and a new one started past this size; fully acknowledged sealed
 /// segments are deleted, which is how disk space comes back.
@@ -134,6 +134,7 @@ impl DiskQueue {
     }
 
     /// Bytes on disk.
+    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.total_bytes
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use crate::event::{fail_all, Ack, AckTarget, LogEvent};
+use crate::event::{fail_all, Ack, AckGate, AckTarget, LogEvent};
 use crate::telemetry::{SidecarEvent, Telemetry};
 use disk::{DiskError, DiskQueue};
 
@@ -46,6 +46,7 @@ struct Shared {
     space_freed: Condvar,
     when_full: WhenFull,
     telemetry: Telemetry,
+    gate: AckGate,
 }
 
 /// The processor's end of a sink buffer.
@@ -92,6 +93,7 @@ impl SpillingSender {
         max_disk_bytes: u64,
         when_full: WhenFull,
         telemetry: Telemetry,
+        gate: AckGate,
     ) -> Result<Self, DiskError> {
         let queue = DiskQueue::open(dir, max_disk_bytes)?;
         let pending = queue.unread();
@@ -108,6 +110,7 @@ impl SpillingSender {
             space_freed: Condvar::new(),
             when_full,
             telemetry,
+            gate,
         });
         let reader = {
             let shared = Arc::clone(&shared);
@@ -254,10 +257,11 @@ fn feed(shared: &Arc<Shared>, tx: &mpsc::Sender<Vec<LogEvent>>) {
                 }
             }
         };
-        let ack = Ack::new(DiskAck {
+        let target = DiskAck {
             shared: Arc::clone(shared),
             index,
-        });
+        };
+        let ack = Ack::new(target, &shared.gate);
         for event in &mut events {
             event.ack = Some(ack.clone());
         }
@@ -295,9 +299,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut rx) = mpsc::channel(1);
         let telemetry = Telemetry::default();
-        let sender =
-            SpillingSender::open(tx, dir.path(), 1 << 30, WhenFull::Block, telemetry.clone())
-                .unwrap();
+        let sender = SpillingSender::open(
+            tx,
+            dir.path(),
+            1 << 30,
+            WhenFull::Block,
+            telemetry.clone(),
+            AckGate::default(),
+        )
+        .unwrap();
         for i in 0..50 {
             sender.send(group(i * 10, 10));
         }
@@ -322,8 +332,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = mpsc::channel(1);
         let telemetry = Telemetry::default();
-        let sender =
-            SpillingSender::open(tx, dir.path(), 300, WhenFull::Drop, telemetry.clone()).unwrap();
+        let sender = SpillingSender::open(
+            tx,
+            dir.path(),
+            300,
+            WhenFull::Drop,
+            telemetry.clone(),
+            AckGate::default(),
+        )
+        .unwrap();
         for i in 0..20 {
             sender.send(group(i * 5, 5));
         }
@@ -343,6 +360,7 @@ mod tests {
                 1 << 30,
                 WhenFull::Block,
                 Telemetry::default(),
+                AckGate::default(),
             )
             .unwrap();
             for i in 0..5 {
@@ -359,6 +377,7 @@ mod tests {
             1 << 30,
             WhenFull::Block,
             Telemetry::default(),
+            AckGate::default(),
         )
         .unwrap();
         let consumer = std::thread::spawn(move || {

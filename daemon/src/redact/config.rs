@@ -11,9 +11,10 @@ pub const DEFAULT_HASH_KEY_ENV: &str = "AISTUDIO_REDACT_HASH_KEY";
 /// Hex characters of the HMAC kept in a `hash` marker unless configured otherwise.
 pub const DEFAULT_HASH_CHARS: usize = 12;
 
-/// Longest line redacted as a whole: 1 MiB, the CloudWatch Logs event limit since April 2025.
-/// Longer lines are replaced by a marker instead of being shipped half-checked.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1_048_576;
+/// Longest line redacted as a whole: 1 MiB, the CloudWatch Logs event limit since April 2025
+/// (one definition, shared with the sources' line cut). Longer lines are replaced by a marker
+/// instead of being shipped half-checked.
+pub use aistudio_core::limits::DEFAULT_MAX_LINE_BYTES;
 
 /// How a rule replaces what it matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

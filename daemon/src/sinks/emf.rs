@@ -1,5 +1,5 @@
 //! CloudWatch Embedded Metric Format: datums as log lines with an `_aws` object, written
-//! through the log sinks, for teams that prefer log-ingestion pricing to PutMetricData.
+//! through the log sinks' buffers like any log line, for teams that prefer log-ingestion pricing to PutMetricData.
 //!
 //! One line per (timestamp, dimension set): dimension values and metric values are top-level
 //! members, the directive names them. Sum metrics publish their period sum as one value;
@@ -9,13 +9,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::datum::{Datum, DatumValue, Unit};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
-
-use crate::event::LogEvent;
-use crate::metrics::datum::{Datum, DatumValue, Unit};
-use crate::metrics::prometheus::StageCounters;
-use crate::telemetry::Telemetry;
 
 /// Metrics per directive (EMF specification, `MetricDirective.Metrics`: "MUST NOT contain more
 /// than 100 MetricDefinition objects").
@@ -25,8 +20,6 @@ pub const MAX_METRICS_PER_DIRECTIVE: usize = 100;
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 /// Values per metric array (EMF specification: "arrays with up to 100 values").
 pub const MAX_VALUES_PER_METRIC: usize = 100;
-/// One log event (CloudWatch Logs PutLogEvents: 1 MB per event, as `decode` enforces).
-pub const MAX_LINE_BYTES: usize = crate::decode::MAX_EVENT_MESSAGE_BYTES;
 
 struct MetricValues {
     unit: Unit,
@@ -121,57 +114,6 @@ pub fn render(datums: &[Datum], namespace: &str) -> Vec<(i64, String)> {
         }
     }
     lines
-}
-
-/// Writes EMF lines into the log sinks' queues.
-#[derive(Debug)]
-pub struct EmfWriter {
-    /// The log sinks' queues (the processor's fan-out).
-    pub sinks: Vec<mpsc::Sender<Vec<LogEvent>>>,
-    /// Namespace of every metric.
-    pub namespace: String,
-    /// Pipeline counters (queue depth).
-    pub telemetry: Telemetry,
-    /// Metric stage counters.
-    pub counters: StageCounters,
-}
-
-impl EmfWriter {
-    /// Renders `datums` and queues the lines to every log sink.
-    pub async fn write(&self, datums: &[Datum]) {
-        let lines = render(datums, &self.namespace);
-        if lines.is_empty() {
-            return;
-        }
-        let events: Vec<LogEvent> = lines
-            .into_iter()
-            .map(|(timestamp_ms, message)| LogEvent {
-                timestamp_ms,
-                message,
-                ack: None,
-            })
-            .collect();
-        let count = events.len() as i64;
-        let mut delivered = false;
-        for tx in &self.sinks {
-            self.telemetry.queued(count);
-            if tx.send(events.clone()).await.is_err() {
-                self.telemetry.queued(-count);
-            } else {
-                delivered = true;
-            }
-        }
-        self.counters.requests.increment(1);
-        if delivered {
-            self.counters.published.increment(datums.len() as u64);
-        } else {
-            self.counters.dropped.increment(datums.len() as u64);
-            tracing::error!(
-                datums = datums.len(),
-                "no log sink accepted the EMF lines; datums dropped"
-            );
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::metrics::datum::Datum;
+use crate::datum::Datum;
 
 /// Appends datums to a file, keeping one rotated predecessor (`<path>.1`).
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ fn rotate(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::datum::{DatumValue, Unit};
+    use crate::datum::{DatumValue, Unit};
 
     #[test]
     fn writes_one_line_per_datum_and_rotates() {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::event::AckTarget;
+use crate::fingerprint::fingerprint;
 
 /// Bytes at the start of a file hashed to tell a new file from an old one that reused an
 /// inode (Fluent Bit and Vector fingerprint the same way).
@@ -41,16 +42,6 @@ pub struct FileCheckpoint {
 struct CheckpointFile {
     version: u32,
     files: Vec<FileCheckpoint>,
-}
-
-/// FNV-1a: a stable, dependency-free hash for fingerprints (not for security).
-pub fn fingerprint(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 /// Key of one tracked reading of a file: a truncation starts a new generation, whose
@@ -274,21 +265,13 @@ impl Checkpoints {
         }
     }
 
-    /// Stops tracking a file that is gone for good (rotated away and read to its end).
-    pub fn forget(&mut self, id: FileId) {
-        if let Some(t) = self.tracked.get(&id) {
-            if t.pending.is_empty() {
-                self.tracked.remove(&id);
-                self.dirty = true;
-            }
-        }
-    }
-
+    #[cfg(test)]
     /// True when the file has chunks not yet acknowledged.
     pub fn has_pending(&self, id: FileId) -> bool {
         self.tracked.get(&id).is_some_and(|t| !t.pending.is_empty())
     }
 
+    #[cfg(test)]
     /// The acknowledged offset of a tracked file.
     pub fn offset(&self, id: FileId) -> Option<u64> {
         self.tracked.get(&id).map(|t| t.checkpoint.offset)

@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::checkpoint::{fingerprint, Checkpoints, ChunkAck, FileId, TrackKey, FINGERPRINT_BYTES};
+use super::checkpoint::{Checkpoints, ChunkAck, FileId, TrackKey, FINGERPRINT_BYTES};
 use super::{LineSplitter, RawChunk, ReadFrom};
-use crate::decode::now_ms;
-use crate::event::Ack;
+use crate::event::{Ack, AckGate};
+use crate::fingerprint::fingerprint;
 use crate::telemetry::{SidecarEvent, Telemetry};
+use aistudio_core::clock::now_ms;
 
 /// How often an idle tailer looks for new lines, new files and rotations (Fluent Bit's tail
 /// input polls at 250 ms by default too).
@@ -86,6 +87,7 @@ pub fn spawn(
     shutdown: CancellationToken,
     telemetry: Telemetry,
     max_line_bytes: usize,
+    gate: AckGate,
 ) -> Result<std::thread::JoinHandle<()>, FileSourceError> {
     for pattern in &config.include {
         glob::Pattern::new(pattern).map_err(|err| FileSourceError::Pattern {
@@ -99,6 +101,7 @@ pub fn spawn(
         tx,
         telemetry,
         max_line_bytes,
+        gate,
         files: BTreeMap::new(),
         retired: HashSet::new(),
     };
@@ -114,6 +117,7 @@ struct Tailer {
     tx: mpsc::Sender<RawChunk>,
     telemetry: Telemetry,
     max_line_bytes: usize,
+    gate: AckGate,
     files: BTreeMap<FileId, Tailed>,
     /// Files rotated away and read to their end in this run: never read again.
     retired: HashSet<FileId>,
@@ -283,6 +287,7 @@ impl Tailer {
                 let end = end.unwrap_or(base);
                 if !send(
                     &self.checkpoints,
+                    &self.gate,
                     &self.tx,
                     &self.telemetry,
                     tailed.key,
@@ -336,6 +341,7 @@ impl Tailer {
                 let end = tailed.read_offset;
                 if !send(
                     &self.checkpoints,
+                    &self.gate,
                     &self.tx,
                     &self.telemetry,
                     tailed.key,
@@ -356,6 +362,7 @@ struct Stop;
 
 fn send(
     checkpoints: &SharedCheckpoints,
+    gate: &AckGate,
     tx: &mpsc::Sender<RawChunk>,
     telemetry: &Telemetry,
     key: TrackKey,
@@ -367,11 +374,12 @@ fn send(
         Err(_) => None,
     };
     if let Some(seq) = seq {
-        chunk.ack = Some(Ack::new(ChunkAck {
+        let target = ChunkAck {
             checkpoints: Arc::clone(checkpoints),
             key,
             seq,
-        }));
+        };
+        chunk.ack = Some(Ack::new(target, gate));
     }
     chunk.read_at_ms = now_ms();
     telemetry.emit(SidecarEvent::LinesRead(chunk.len() as u64));

@@ -15,9 +15,10 @@ pub const CHUNK_MAX_LINES: usize = 1024;
 /// Bytes per chunk, for the same reasons.
 pub const CHUNK_MAX_BYTES: usize = 256 * 1024;
 /// A line longer than this is cut into pieces as it is read, so one runaway line cannot hold
-/// unbounded memory; each piece stays an event (nothing is dropped). It equals the redactor's
-/// default line limit, so every piece is redacted rather than replaced whole.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1_048_576;
+/// unbounded memory; each piece stays an event (nothing is dropped). It is the redactor's
+/// default line limit too (one definition, in `aistudio_core::limits`), so every piece is
+/// redacted rather than replaced whole.
+pub use aistudio_core::limits::DEFAULT_MAX_LINE_BYTES;
 
 /// Lines read together, with the acknowledgement their source waits for.
 #[derive(Debug, Default)]
@@ -121,6 +122,7 @@ impl LineSplitter {
         }
     }
 
+    #[cfg(test)]
     /// Bytes held for an unfinished line.
     pub fn partial_len(&self) -> usize {
         self.partial.len()

@@ -6,8 +6,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{LineSplitter, RawChunk};
-use crate::decode::now_ms;
 use crate::telemetry::{SidecarEvent, Telemetry};
+use aistudio_core::clock::now_ms;
 
 /// Read size: one syscall per 64 KiB keeps the per-line cost of reading negligible.
 const READ_BUFFER_BYTES: usize = 64 * 1024;

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{LineSplitter, RawChunk};
-use crate::decode::now_ms;
 use crate::telemetry::{SidecarEvent, Telemetry};
+use aistudio_core::clock::now_ms;
 
 /// `[sources.tcp]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]

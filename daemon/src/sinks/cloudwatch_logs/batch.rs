@@ -2,15 +2,10 @@
 
 use crate::event::{Ack, LogEvent};
 
-/// Maximum batch size: 1,048,576 bytes, counted as the sum of UTF-8 message bytes plus 26
-/// bytes per event (CloudWatch Logs API reference, PutLogEvents).
-pub const MAX_BATCH_BYTES: usize = 1_048_576;
-/// Per-event overhead counted in the batch size (same source).
-pub const EVENT_OVERHEAD_BYTES: usize = 26;
-/// Maximum events per batch (same source).
-pub const MAX_BATCH_EVENTS: usize = 10_000;
-/// A batch may not span more than 24 hours (same source).
-pub const MAX_BATCH_SPAN_MS: i64 = 24 * 60 * 60 * 1000;
+use aistudio_core::limits::{
+    LOG_EVENT_OVERHEAD_BYTES as EVENT_OVERHEAD_BYTES, MAX_LOG_BATCH_BYTES as MAX_BATCH_BYTES,
+    MAX_LOG_BATCH_EVENTS as MAX_BATCH_EVENTS, MAX_LOG_BATCH_SPAN_MS as MAX_BATCH_SPAN_MS,
+};
 
 /// A batch ready to send: events in chronological order and the acknowledgements to
 /// release once CloudWatch accepted it.
@@ -77,6 +72,7 @@ impl BatchBuilder {
         self.events.is_empty()
     }
 
+    #[cfg(test)]
     /// Events waiting.
     pub fn len(&self) -> usize {
         self.events.len()

@@ -1,13 +1,13 @@
-//! The CloudWatch Logs sink: config, batch (request builder), retry classification, service
-//! calls and the sink task, one file each.
+//! The CloudWatch Logs sink: config, batch (request builder), service calls and the sink task,
+//! one file each; errors are classified and retried by `aistudio_core::aws`.
 
-pub mod batch;
-pub mod config;
-pub mod retry;
-pub mod service;
-pub mod sink;
+mod batch;
+mod config;
+mod service;
+mod sink;
 
 pub use config::CloudWatchLogsSinkConfig;
+pub use service::StreamTarget;
 pub use sink::CloudWatchLogsSink;
 
 /// How long to wait for the ECS task metadata endpoint before falling back to the hostname.

@@ -1,11 +1,11 @@
 //! The CloudWatch Logs calls: make sure the group and stream exist, send one batch.
 
+use aistudio_core::aws::{describe, CallError, ErrorClass, Service};
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::batch::LogBatch;
-use super::retry::{classify, describe, ErrorClass};
 use crate::telemetry::{RejectReason, SidecarEvent, Telemetry};
 
 /// Where a sink writes.
@@ -19,15 +19,6 @@ pub struct StreamTarget {
     pub retention_days: i32,
     /// May this sidecar create the group?
     pub create_group: bool,
-}
-
-/// Why a call failed, already classified.
-#[derive(Debug)]
-pub struct CallError {
-    /// What to do about it.
-    pub class: ErrorClass,
-    /// One line for the operator (no payload).
-    pub message: String,
 }
 
 /// Creates the stream, and the group first if it is missing and we may. A group made by
@@ -45,6 +36,7 @@ pub async fn ensure_stream(client: &Client, target: &StreamTarget) -> Result<(),
                 "log group {} does not exist and create_log_group is off; create it or turn the option on",
                 target.group
             ),
+            retry_after: None,
         });
     }
     match client
@@ -67,14 +59,15 @@ pub async fn ensure_stream(client: &Client, target: &StreamTarget) -> Result<(),
         }
         Err(err) if err.code() == Some("ResourceAlreadyExistsException") => {}
         Err(err) => {
-            return Err(CallError {
-                class: retry_or_permanent(classify(&err)),
-                message: format!(
-                    "cannot create log group {}: {}",
-                    target.group,
-                    describe(&err)
-                ),
-            })
+            let mut err = CallError::from_sdk(
+                Service::Logs,
+                &format!("cannot create log group {}", target.group),
+                &err,
+            );
+            if err.class == ErrorClass::Recreate {
+                err.class = ErrorClass::Permanent;
+            }
+            return Err(err);
         }
     }
     create_stream(client, target).await
@@ -90,22 +83,14 @@ async fn create_stream(client: &Client, target: &StreamTarget) -> Result<(), Cal
     {
         Ok(_) => Ok(()),
         Err(err) if err.code() == Some("ResourceAlreadyExistsException") => Ok(()),
-        Err(err) => Err(CallError {
-            class: classify(&err),
-            message: format!(
-                "cannot create log stream {} in {}: {}",
-                target.stream,
-                target.group,
-                describe(&err)
+        Err(err) => Err(CallError::from_sdk(
+            Service::Logs,
+            &format!(
+                "cannot create log stream {} in {}",
+                target.stream, target.group
             ),
-        }),
-    }
-}
-
-fn retry_or_permanent(class: ErrorClass) -> ErrorClass {
-    match class {
-        ErrorClass::Recreate => ErrorClass::Permanent,
-        other => other,
+            &err,
+        )),
     }
 }
 
@@ -136,14 +121,12 @@ pub async fn put_batch(
         .set_log_events(Some(events))
         .send()
         .await
-        .map_err(|err| CallError {
-            class: classify(&err),
-            message: format!(
-                "PutLogEvents to {}/{} failed: {}",
-                target.group,
-                target.stream,
-                describe(&err)
-            ),
+        .map_err(|err| {
+            CallError::from_sdk(
+                Service::Logs,
+                &format!("PutLogEvents to {}/{} failed", target.group, target.stream),
+                &err,
+            )
         })?;
     let total = batch.events.len();
     let mut rejected = 0;

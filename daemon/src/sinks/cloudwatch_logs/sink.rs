@@ -8,10 +8,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use aistudio_core::aws::{retry_until, ErrorClass, GiveUp};
+use aistudio_core::backoff::Backoff;
+
 use super::batch::{BatchBuilder, LogBatch};
-use super::retry::ErrorClass;
 use super::service::{ensure_stream, put_batch, StreamTarget};
-use crate::backoff::Backoff;
 use crate::event::{fail_all, LogEvent};
 use crate::telemetry::{SidecarEvent, Telemetry};
 
@@ -108,55 +109,60 @@ impl CloudWatchLogsSink {
         }
     }
 
+    /// Creates the group and stream, retrying whatever the error (nothing can be sent
+    /// before it succeeds), until the shutdown deadline.
     async fn ensure_stream_until_done(&self, force: &CancellationToken) -> bool {
-        let mut backoff = Backoff::default();
-        loop {
-            match ensure_stream(&self.client, &self.target).await {
-                Ok(()) => return true,
-                Err(err) => {
-                    self.telemetry.emit(SidecarEvent::Retried);
-                    tracing::warn!(error = %err.message, "cloudwatch logs sink not ready; retrying");
-                }
-            }
-            tokio::select! {
-                () = backoff.wait() => {}
-                () = force.cancelled() => return false,
-            }
-        }
+        let (client, target) = (&self.client, &self.target);
+        retry_until(
+            force,
+            None,
+            Backoff::default(),
+            |_| async move {
+                ensure_stream(client, target)
+                    .await
+                    .map_err(|err| err.retry_anyway())
+            },
+            |err, _| {
+                self.telemetry.emit(SidecarEvent::Retried);
+                tracing::warn!(error = %err.message, "cloudwatch logs sink not ready; retrying");
+            },
+        )
+        .await
+        .is_ok()
     }
 
-    /// Sends one batch until it is accepted, refused for good, or the deadline passes.
+    /// Sends one batch until it is accepted, refused for good, or the deadline passes (each
+    /// attempt is raced against the deadline, so a hung endpoint cannot hold the shutdown).
     async fn send(&self, batch: LogBatch, force: CancellationToken) {
-        let mut backoff = Backoff::default();
-        loop {
-            let err = match put_batch(&self.client, &self.target, &batch, &self.telemetry).await {
-                Ok(()) => return, // dropping `batch` releases its acknowledgements
-                Err(err) => err,
-            };
-            match err.class {
-                ErrorClass::Permanent => {
-                    self.telemetry.emit(SidecarEvent::SinkError);
-                    self.give_up(&batch, &err.message);
-                    return;
-                }
-                ErrorClass::Recreate => {
-                    tracing::warn!(error = %err.message, "log group or stream missing; recreating");
-                    if let Err(err) = ensure_stream(&self.client, &self.target).await {
+        let (client, target, telemetry) = (&self.client, &self.target, &self.telemetry);
+        let batch_ref = &batch;
+        let outcome = retry_until(
+            &force,
+            None,
+            Backoff::default(),
+            |attempt| async move {
+                if attempt.recreate {
+                    tracing::warn!("log group or stream missing; recreating");
+                    if let Err(err) = ensure_stream(client, target).await {
                         tracing::warn!(error = %err.message, "cannot recreate the log stream yet");
                     }
                 }
-                ErrorClass::Retry => {
-                    tracing::warn!(error = %err.message, attempt = backoff.attempts() + 1, "PutLogEvents failed; retrying");
+                put_batch(client, target, batch_ref, telemetry).await
+            },
+            |err, attempt| {
+                telemetry.emit(SidecarEvent::Retried);
+                if err.class == ErrorClass::Retry {
+                    tracing::warn!(error = %err.message, attempt, "PutLogEvents failed; retrying");
                 }
+            },
+        )
+        .await;
+        // Success: dropping `batch` releases its acknowledgements.
+        if let Err(give_up) = outcome {
+            if matches!(give_up, GiveUp::Permanent(_) | GiveUp::Exhausted(_)) {
+                telemetry.emit(SidecarEvent::SinkError);
             }
-            self.telemetry.emit(SidecarEvent::Retried);
-            tokio::select! {
-                () = backoff.wait() => {}
-                () = force.cancelled() => {
-                    self.give_up(&batch, "the shutdown deadline passed while retrying");
-                    return;
-                }
-            }
+            self.give_up(&batch, &give_up.message());
         }
     }
 

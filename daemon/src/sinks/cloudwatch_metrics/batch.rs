@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::metrics::datum::{Datum, MAX_DATUMS_PER_REQUEST, MAX_REQUEST_BYTES};
+use crate::datum::{Datum, MAX_DATUMS_PER_REQUEST, MAX_REQUEST_BYTES};
 
 /// Bytes kept for the request envelope (action, version, namespace, headers of the form).
 const REQUEST_OVERHEAD_BYTES: usize = 4_096;
@@ -36,7 +36,7 @@ pub fn take_request(pending: &mut VecDeque<Datum>, only_full: bool) -> Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::datum::{DatumValue, Unit, MAX_VALUES_PER_DATUM};
+    use crate::datum::{DatumValue, Unit, MAX_VALUES_PER_DATUM};
 
     fn datum(values: usize) -> Datum {
         Datum {

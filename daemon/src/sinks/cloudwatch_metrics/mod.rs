@@ -1,7 +1,10 @@
 //! The CloudWatch metrics sink: datums packed into PutMetricData requests (batch) and sent
-//! with gzip compression and the shared backoff (sink).
+//! with gzip compression through the shared retry loop (sink).
 
-pub mod batch;
-pub mod sink;
+mod batch;
+mod sink;
 
+pub use batch::take_request;
 pub use sink::CloudWatchMetricsSink;
+#[cfg(feature = "testing")]
+pub use sink::MIN_COMPRESSION_BYTES;

@@ -1,17 +1,16 @@
 //! Sends one PutMetricData request until CloudWatch accepts it, refuses it for good, or the
-//! shutdown deadline passes; retries with the shared backoff like the log sink.
+//! shutdown deadline passes, through the shared retry loop like the log sink.
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
-/// The shutdown deadline's token, re-exported for callers of [`CloudWatchMetricsSink::send`].
-pub use tokio_util::sync::CancellationToken;
+use tokio_util::sync::CancellationToken;
 
-use crate::aws::AwsClients;
-use crate::backoff::Backoff;
-use crate::decode::now_ms;
-use crate::metrics::datum::{in_window, Datum, DatumValue, RejectKind};
-use crate::metrics::prometheus::StageCounters;
-use crate::sinks::cloudwatch_logs::retry::{classify, describe, ErrorClass};
+use aistudio_core::aws::{retry_until, AwsClients, CallError, GiveUp, Service};
+use aistudio_core::backoff::Backoff;
+use aistudio_core::clock::now_ms;
+
+use crate::datum::{in_window, Datum, DatumValue, RejectKind};
+use crate::telemetry::prometheus::StageCounters;
 
 /// Requests at least this large are sent gzip-compressed (`Content-Encoding: gzip`): the SDK
 /// compresses PutMetricData, the one CloudWatch operation with the `requestCompression`
@@ -28,20 +27,6 @@ pub struct CloudWatchMetricsSink {
     pub namespace: String,
     /// Counters.
     pub counters: StageCounters,
-}
-
-/// The CloudWatch client for PutMetricData: SDK retries off, gzip on above
-/// [`MIN_COMPRESSION_BYTES`].
-pub fn metrics_client(clients: &AwsClients) -> aws_sdk_cloudwatch::Client {
-    let config = clients
-        .cloudwatch
-        .config()
-        .to_builder()
-        .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-        .disable_request_compression(false)
-        .request_min_compression_size_bytes(MIN_COMPRESSION_BYTES)
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(config)
 }
 
 /// The SDK shape of a datum.
@@ -79,52 +64,69 @@ pub fn to_sdk(datum: &Datum) -> MetricDatum {
 }
 
 impl CloudWatchMetricsSink {
-    /// Sends `datums` (one request's worth, from `batch::take_request`).
+    /// A sink publishing into `namespace` with a single-attempt, compressing client.
+    pub fn new(clients: &AwsClients, namespace: String, counters: StageCounters) -> Self {
+        Self {
+            client: clients.metrics_single_attempt(MIN_COMPRESSION_BYTES),
+            namespace,
+            counters,
+        }
+    }
+
+    /// Sends `datums` (one request's worth, from `take_request`) until CloudWatch accepts
+    /// them, refuses them for good, or `force` (the shutdown deadline) fires.
     pub async fn send(&self, mut datums: Vec<Datum>, force: &CancellationToken) {
-        let mut backoff = Backoff::default();
-        loop {
-            // Time passes while retrying: never send what CloudWatch would now refuse.
-            let now = now_ms();
-            let before = datums.len();
-            datums.retain(|d| in_window(d.timestamp_ms, now));
-            let stale = (before - datums.len()) as u64;
-            if stale > 0 {
-                self.counters.rejected[RejectKind::OutsideWindow.index()].increment(stale);
-                self.counters.dropped.increment(stale);
-            }
-            if datums.is_empty() {
-                return;
-            }
-            self.counters.requests.increment(1);
-            let sent = self
-                .client
-                .put_metric_data()
-                .namespace(&self.namespace)
-                .set_metric_data(Some(datums.iter().map(to_sdk).collect()))
-                .send()
-                .await;
-            let err = match sent {
-                Ok(_) => {
-                    self.counters.published.increment(datums.len() as u64);
-                    return;
+        let counters = &self.counters;
+        let outcome = retry_until(
+            force,
+            None,
+            Backoff::default(),
+            |_| {
+                // Time passes while retrying: never send what CloudWatch would now refuse.
+                let now = now_ms();
+                let before = datums.len();
+                datums.retain(|d| in_window(d.timestamp_ms, now));
+                let stale = (before - datums.len()) as u64;
+                if stale > 0 {
+                    counters.rejected[RejectKind::OutsideWindow.index()].increment(stale);
+                    counters.dropped.increment(stale);
                 }
-                Err(err) => err,
-            };
-            let message = describe(&err);
-            if classify(&err) == ErrorClass::Permanent {
-                self.counters.dropped.increment(datums.len() as u64);
-                tracing::error!(error = %message, datums = datums.len(), namespace = %self.namespace, "PutMetricData refused the request; its datums are dropped; check the IAM policy (cloudwatch:PutMetricData) and the metric rules");
-                return;
-            }
-            self.counters.retries.increment(1);
-            tracing::warn!(error = %message, attempt = backoff.attempts() + 1, "PutMetricData failed; retrying");
-            tokio::select! {
-                () = backoff.wait() => {}
-                () = force.cancelled() => {
-                    self.counters.dropped.increment(datums.len() as u64);
-                    tracing::error!(datums = datums.len(), "the shutdown deadline passed while retrying PutMetricData; datums dropped");
-                    return;
+                let request = (!datums.is_empty()).then(|| {
+                    counters.requests.increment(1);
+                    self.client
+                        .put_metric_data()
+                        .namespace(&self.namespace)
+                        .set_metric_data(Some(datums.iter().map(to_sdk).collect()))
+                        .send()
+                });
+                let count = datums.len() as u64;
+                async move {
+                    let Some(request) = request else {
+                        return Ok(0);
+                    };
+                    request.await.map(|_| count).map_err(|err| {
+                        CallError::from_sdk(Service::CloudWatch, "PutMetricData failed", &err)
+                    })
                 }
+            },
+            |err, attempt| {
+                counters.retries.increment(1);
+                tracing::warn!(error = %err.message, attempt, "PutMetricData failed; retrying");
+            },
+        )
+        .await;
+        match outcome {
+            Ok(published) => counters.published.increment(published),
+            Err(GiveUp::Permanent(err) | GiveUp::Exhausted(err)) => {
+                counters.dropped.increment(datums.len() as u64);
+                tracing::error!(error = %err.message, datums = datums.len(), namespace = %self.namespace, "PutMetricData refused the request; its datums are dropped; check the IAM policy (cloudwatch:PutMetricData) and the metric rules");
+            }
+            Err(GiveUp::Cancelled(_)) => {
+                counters.dropped.increment(datums.len() as u64);
+                tracing::error!(
+                    datums = datums.len(),
+                    "the shutdown deadline passed while retrying PutMetricData; datums dropped"
+                );
             }
         }
     }
@@ -133,7 +135,7 @@ impl CloudWatchMetricsSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::datum::Unit;
+    use crate::datum::Unit;
 
     #[test]
     fn sdk_datums_carry_every_field() {
@@ -168,8 +170,13 @@ mod tests {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .build();
-        let client = metrics_client(&AwsClients::from_sdk_config(&sdk));
-        let config = client.config();
+        let exporter = crate::telemetry::prometheus::Exporter::new();
+        let sink = CloudWatchMetricsSink::new(
+            &AwsClients::from_sdk_config(&sdk),
+            "AIStudio/Streaming".into(),
+            StageCounters::new(&exporter),
+        );
+        let config = sink.client.config();
         assert_eq!(config.disable_request_compression(), Some(false));
         assert_eq!(
             config.request_min_compression_size_bytes(),
