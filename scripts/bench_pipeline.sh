@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process pipeline benchmark on W1 (../shared/bench/README.md): the sidecar tails the
+# Whole-process pipeline benchmark on W1 (scripts/gen_workload.py): the sidecar tails the
 # workload file, redacts it and writes it to a local file (or, with AWS_ENDPOINT_URL set, ships
 # it to CloudWatch Logs), and is stopped with SIGTERM once every line is acknowledged.
 # Prints lines per CPU-second (user + sys) and peak RSS from /usr/bin/time -v.
@@ -7,7 +7,7 @@
 set -euo pipefail
 W1="${1:-/tmp/w1.ndjson}"
 BIN="${2:-target/release/aistudio-sidecar}"
-[ -f "$W1" ] || python3 ../shared/bench/gen_logs.py 1000000 7 > "$W1"
+[ -f "$W1" ] || python3 "$(dirname "$0")/gen_workload.py" 1000000 7 > "$W1"
 LINES=$(wc -l < "$W1")
 WORK=$(mktemp -d)
 PORT=$((20000 + RANDOM % 10000))

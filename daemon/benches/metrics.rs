@@ -47,7 +47,7 @@ fn contract_lines() -> Vec<LogEvent> {
         .collect()
 }
 
-/// W1's shape (shared/bench/gen_logs.py): no `event` field.
+/// W1's shape (scripts/gen_workload.py): no `event` field.
 fn w1_lines() -> Vec<LogEvent> {
     let mut rng = fastrand::Rng::with_seed(7);
     let messages = [

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 /// Upper bound on any single wait, so a broken server fails a test instead of hanging it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
-/// The events of the DESIGN.md log contract.
+/// The events of the log contract (ARCHITECTURE.md).
 pub const CONTRACT_EVENTS: &[&str] = &[
     "http.request",
     "job.created",
@@ -349,7 +349,7 @@ fn is_rfc3339_utc(s: &str) -> bool {
         && (b.len() == 20 || (b[19] == b'.' && b[20..b.len() - 1].iter().all(u8::is_ascii_digit)))
 }
 
-/// Checks one line against the DESIGN.md log contract; returns what is wrong.
+/// Checks one line against the log contract (ARCHITECTURE.md); returns what is wrong.
 pub fn contract_violation(v: &Value) -> Option<String> {
     let Some(obj) = v.as_object() else {
         return Some("line is not a JSON object".into());

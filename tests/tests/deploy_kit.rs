@@ -1,6 +1,6 @@
 //! The ECS deployment kit (`deploy/`): the IAM policies grant exactly the AWS operations the
 //! sidecar's code calls (run-time sinks vs `provision`), the task definition follows the rules
-//! the issue and DESIGN.md set, the baked-in sidecar config is valid and agrees with both, the
+//! the issue and ARCHITECTURE.md set, the baked-in sidecar config is valid and agrees with both, the
 //! Dockerfiles are multi-stage and non-root, and the README's configuration reference names
 //! every field of the sidecar's config structs.
 // Test helpers may unwrap: a panic is the test failing.

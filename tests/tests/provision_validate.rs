@@ -350,7 +350,7 @@ fn periods_and_the_evaluation_window_are_checked() {
         "Period = 60",
         "Period = 90",
     );
-    // 20 s is valid (DESIGN.md limits table is the later word over the "10 or 30").
+    // 20 s is valid (the API reference is the later word over the "10 or 30").
     edit(
         tmp.path(),
         "alarms/alb-target-5xx-high.toml",

@@ -1,5 +1,5 @@
 //! End-to-end: every line the server writes during a varied run (to `LOG_FILE`, rotated by size)
-//! is parsed and checked against the DESIGN.md log contract; every contract event appears and
+//! is parsed and checked against the log contract (ARCHITECTURE.md); every contract event appears and
 //! no prompt, completion, Authorization header or API key is ever logged.
 // Test helpers may unwrap: a panic is the test failing.
 #![allow(clippy::unwrap_used)]
