@@ -1,6 +1,8 @@
 //! The `${...}` placeholders of the definitions and their per-environment defaults.
 
-use super::render::ACCOUNT_PLACEHOLDER;
+/// Stands for the AWS account id until it is known; the same spelling as CloudFormation's
+/// pseudo parameter, so rendered payloads can go through `Fn::Sub` unchanged.
+pub const ACCOUNT_PLACEHOLDER: &str = "${AWS::AccountId}";
 
 /// Values of the `${...}` placeholders in the definitions.
 #[derive(Debug, Clone, PartialEq, Eq)]

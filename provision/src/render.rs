@@ -14,16 +14,13 @@ use super::report::Problem;
 pub use super::payload::{
     AlarmSpec, DashboardSpec, Rendered, SubscriptionSpec, TagSpec, TopicSpec,
 };
-pub use super::placeholders::{Placeholders, PLACEHOLDER_NAMES};
+pub use super::placeholders::{Placeholders, ACCOUNT_PLACEHOLDER, PLACEHOLDER_NAMES};
 
 /// Tag key marking resources this tool manages (alarms and topics; dashboards cannot carry
 /// tags through PutDashboard, their marker is the name prefix).
 pub const MANAGED_TAG_KEY: &str = "aistudio:managed-by";
 /// Value of [`MANAGED_TAG_KEY`].
 pub const MANAGED_TAG_VALUE: &str = "aistudio-sidecar";
-/// Stands for the AWS account id until it is known; the same spelling as CloudFormation's
-/// pseudo parameter, so rendered payloads can go through `Fn::Sub` unchanged.
-pub const ACCOUNT_PLACEHOLDER: &str = "${AWS::AccountId}";
 
 /// The name prefix of every managed resource of an environment.
 pub fn name_prefix(env: &str) -> String {
