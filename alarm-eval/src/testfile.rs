@@ -1,0 +1,622 @@
+//! Alarm test files (`alarms/tests/*.toml`): the format, its compact series notation, and
+//! binding a test's series to the metrics of the alarm it names. Every error carries the file,
+//! line and what to write instead.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use toml::value::Datetime;
+use toml::Spanned;
+
+use crate::evaluate::PeriodData;
+use crate::payload::{Alarm, Dimension, State};
+
+/// A problem in a test file, at a line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", file.display())]
+pub struct FileError {
+    /// The file.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+/// Where things are in a file's text.
+#[derive(Debug, Clone)]
+pub struct Located {
+    file: PathBuf,
+    text: String,
+}
+
+impl Located {
+    /// A file's text.
+    pub fn new(file: &Path, text: String) -> Located {
+        Located {
+            file: file.to_path_buf(),
+            text,
+        }
+    }
+
+    /// An error at byte offset `at`.
+    pub fn error(&self, at: usize, message: impl Into<String>) -> FileError {
+        let before = &self.text[..at.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        FileError {
+            file: self.file.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// An error at a spanned value.
+    pub fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> FileError {
+        self.error(value.span().start, message)
+    }
+
+    /// The file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// A test file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDef {
+    /// Alarm id (file stem in `alarms/`) for every test of the file that names none.
+    #[serde(default)]
+    pub alarm: Option<Spanned<String>>,
+    /// Environment for every test that names none.
+    #[serde(default)]
+    pub env: Option<Spanned<String>>,
+    /// Start of period 1 for every test that gives none.
+    #[serde(default)]
+    pub start: Option<Spanned<Datetime>>,
+    /// The tests.
+    #[serde(default, rename = "test")]
+    pub tests: Vec<Spanned<TestDef>>,
+}
+
+/// One test as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestDef {
+    /// What the test shows.
+    pub name: String,
+    /// Alarm id, e.g. `jobs-failed-high`.
+    #[serde(default)]
+    pub alarm: Option<Spanned<String>>,
+    /// Environment whose rendered payload is tested.
+    #[serde(default)]
+    pub env: Option<Spanned<String>>,
+    /// Start of period 1 (RFC 3339 with offset).
+    #[serde(default)]
+    pub start: Option<Spanned<Datetime>>,
+    /// State before period 1 (default INSUFFICIENT_DATA, a new alarm's state).
+    #[serde(default)]
+    pub state: Option<Spanned<String>>,
+    /// Number of periods evaluated (default: the series' length).
+    #[serde(default)]
+    pub periods: Option<Spanned<usize>>,
+    /// Points fetched per evaluation (default N + 2, the guide's 5 for N = 3).
+    #[serde(default)]
+    pub evaluation_range: Option<Spanned<usize>>,
+    /// Input series.
+    #[serde(default)]
+    pub series: Vec<Spanned<SeriesDef>>,
+    /// Expected state after the evaluation at the end of each listed period.
+    pub expect: Spanned<BTreeMap<String, Spanned<String>>>,
+    /// Expected notifications in order (absent: not checked; `[]`: none expected).
+    #[serde(default)]
+    pub notifications: Option<Vec<Spanned<NotificationDef>>>,
+}
+
+/// One input series as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesDef {
+    /// MetricName or, for metric math, a query Id.
+    pub metric: Spanned<String>,
+    /// Namespace (default: the alarm's metric with that name).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Dimensions as `{ Name = "Value" }` (default: the alarm's). A set the alarm does not
+    /// read is allowed: it shows the alarm ignores it.
+    #[serde(default)]
+    pub dimensions: Option<BTreeMap<String, String>>,
+    /// Seconds per value (default and only accepted value: the alarm's period).
+    #[serde(default)]
+    pub period: Option<Spanned<i64>>,
+    /// One statistic value per period: `"0 0 5x10 _ _x3"`.
+    #[serde(default)]
+    pub values: Option<Spanned<String>>,
+    /// Raw samples per period: `["120x300 15000x20", "_", { repeat = 3, samples = "5" }]`.
+    #[serde(default)]
+    pub samples: Option<Spanned<Vec<SamplesDef>>>,
+}
+
+/// One period of raw samples, or several equal ones.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SamplesDef {
+    /// `"120x300 15000x20"`; `"_"` or `""` for a missing period.
+    One(String),
+    /// The same samples for `repeat` periods.
+    Repeated {
+        /// Number of periods.
+        repeat: usize,
+        /// The samples of each.
+        samples: String,
+    },
+}
+
+/// An expected notification.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationDef {
+    /// Period whose evaluation sends it.
+    pub at: usize,
+    /// `"OK -> ALARM"`.
+    pub transition: String,
+    /// Topic: key (`critical-alerts`), name (`aistudio-prod-critical-alerts`) or ARN.
+    pub topic: String,
+}
+
+/// Parses one statistic value per period: numbers, `_` for a missing period, `VxK` for K
+/// periods of V (`_xK` too).
+pub fn parse_values(text: &str) -> Result<Vec<PeriodData>, String> {
+    let mut out = Vec::new();
+    for token in text.split_whitespace() {
+        let (value, times) = repeat_of(token)?;
+        let data = if value == "_" {
+            PeriodData::Missing
+        } else {
+            PeriodData::Value(number(value, token)?)
+        };
+        out.extend(std::iter::repeat_n(data, times));
+    }
+    Ok(out)
+}
+
+/// Parses one period's raw samples: `V` or `VxK` (K samples of V), space separated; `_` or
+/// nothing for a period without data.
+pub fn parse_samples(text: &str) -> Result<PeriodData, String> {
+    let text = text.trim();
+    if text.is_empty() || text == "_" {
+        return Ok(PeriodData::Missing);
+    }
+    let mut samples = Vec::new();
+    for token in text.split_whitespace() {
+        let (value, times) = repeat_of(token)?;
+        samples.push((number(value, token)?, times as u64));
+    }
+    Ok(PeriodData::Samples(samples))
+}
+
+fn repeat_of(token: &str) -> Result<(&str, usize), String> {
+    match token.split_once('x') {
+        None => Ok((token, 1)),
+        Some((value, times)) => match times.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok((value, n)),
+            _ => Err(format!(
+                "`{token}`: a repeat is VALUExCOUNT with COUNT at least 1, e.g. `5x10` or `_x3`"
+            )),
+        },
+    }
+}
+
+fn number(value: &str, token: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            format!(
+                "`{token}` is not a value: write a number, `_` for a missing period, or \
+                 VALUExCOUNT such as `0x5`"
+            )
+        })
+}
+
+/// A notification a test expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedNotification {
+    /// Period whose evaluation sends it.
+    pub at: usize,
+    /// State before.
+    pub from: State,
+    /// State after.
+    pub to: State,
+    /// Topic as written: key, name or ARN.
+    pub topic: String,
+}
+
+/// A test ready to run against an alarm.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    /// Data per metric of the alarm, each `periods` long.
+    pub data: Vec<Vec<PeriodData>>,
+    /// Series of dimension sets the alarm does not read, for the timeline.
+    pub unread: Vec<(String, Vec<PeriodData>)>,
+    /// Number of periods.
+    pub periods: usize,
+    /// Expected states by period.
+    pub expect: BTreeMap<usize, State>,
+    /// Expected notifications in order, if checked.
+    pub notifications: Option<Vec<ExpectedNotification>>,
+    /// State before period 1.
+    pub start_state: State,
+    /// Points per evaluation.
+    pub range: usize,
+}
+
+/// Start of period 1.
+pub fn start_time(loc: &Located, dt: &Spanned<Datetime>) -> Result<OffsetDateTime, FileError> {
+    OffsetDateTime::parse(&dt.get_ref().to_string(), &Rfc3339).map_err(|_| {
+        loc.at(
+            dt,
+            "start must be a date and time with an offset, e.g. start = 2026-01-05T10:00:00Z",
+        )
+    })
+}
+
+/// The starting state.
+pub fn start_state(loc: &Located, s: Option<&Spanned<String>>) -> Result<State, FileError> {
+    match s {
+        None => Ok(State::InsufficientData),
+        Some(s) => State::parse(s.get_ref()).ok_or_else(|| {
+            loc.at(
+                s,
+                "state must be \"OK\", \"ALARM\" or \"INSUFFICIENT_DATA\"",
+            )
+        }),
+    }
+}
+
+fn metric_list(alarm: &Alarm) -> String {
+    alarm
+        .metrics
+        .iter()
+        .map(|m| format!("`{}` ({}/{})", m.id, m.namespace, m.metric_name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn series_data(
+    loc: &Located,
+    s: &Spanned<SeriesDef>,
+    alarm: &Alarm,
+) -> Result<Vec<PeriodData>, FileError> {
+    let def = s.get_ref();
+    if let Some(p) = &def.period {
+        if *p.get_ref() != alarm.period {
+            return Err(loc.at(
+                p,
+                format!(
+                    "this series has one value per {} s but {} evaluates {} s periods: give one \
+                     value per {} s period (and drop `period`, it defaults to the alarm's)",
+                    p.get_ref(),
+                    alarm.name,
+                    alarm.period,
+                    alarm.period
+                ),
+            ));
+        }
+    }
+    match (&def.values, &def.samples) {
+        (Some(v), None) => parse_values(v.get_ref()).map_err(|e| loc.at(v, e)),
+        (None, Some(list)) => {
+            let mut out = Vec::new();
+            for item in list.get_ref() {
+                let (text, times) = match item {
+                    SamplesDef::One(t) => (t.as_str(), 1),
+                    SamplesDef::Repeated { repeat, samples } => (samples.as_str(), *repeat),
+                };
+                let period = parse_samples(text).map_err(|e| loc.at(list, e))?;
+                out.extend(std::iter::repeat_n(period, times));
+            }
+            Ok(out)
+        }
+        _ => Err(loc.at(
+            s,
+            "give a series either `values = \"1 2 _ 3x4\"` (one value per period) or \
+             `samples = [\"120x300 15000x2\", \"_\"]` (raw samples per period), not both",
+        )),
+    }
+}
+
+/// Binds a test's series and expectations to `alarm`.
+pub fn bind(
+    loc: &Located,
+    test: &Spanned<TestDef>,
+    alarm: &Alarm,
+    range_default: usize,
+) -> Result<Bound, FileError> {
+    let def = test.get_ref();
+    let mut data: Vec<Option<Vec<PeriodData>>> = vec![None; alarm.metrics.len()];
+    let mut unread = Vec::new();
+    let mut lengths = Vec::new();
+    for s in &def.series {
+        let sd = s.get_ref();
+        let name = sd.metric.get_ref();
+        let candidates: Vec<usize> = (0..alarm.metrics.len())
+            .filter(|i| {
+                let m = &alarm.metrics[*i];
+                (m.id == *name || m.metric_name == *name)
+                    && sd.namespace.as_ref().is_none_or(|ns| *ns == m.namespace)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(loc.at(
+                &sd.metric,
+                format!(
+                    "{} does not read `{name}`: it reads {}; write one of those ids or metric \
+                     names",
+                    alarm.name,
+                    metric_list(alarm)
+                ),
+            ));
+        }
+        let values = series_data(loc, s, alarm)?;
+        lengths.push((s, values.len()));
+        let targets: Vec<usize> = match &sd.dimensions {
+            Some(dims) => {
+                let mut want: Vec<Dimension> = dims
+                    .iter()
+                    .map(|(k, v)| Dimension {
+                        name: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect();
+                want.sort();
+                let hit: Vec<usize> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|i| alarm.metrics[*i].dimensions == want)
+                    .collect();
+                if hit.is_empty() {
+                    let label = dims
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    unread.push((format!("{name}{{{label}}} (not read)"), values));
+                    continue;
+                }
+                hit
+            }
+            None => {
+                let first = &alarm.metrics[candidates[0]].dimensions;
+                if candidates
+                    .iter()
+                    .any(|i| alarm.metrics[*i].dimensions != *first)
+                {
+                    return Err(loc.at(
+                        &sd.metric,
+                        format!(
+                            "`{name}` is read with several dimension sets: write the query id \
+                             instead, or add `dimensions = {{ Name = \"Value\" }}`"
+                        ),
+                    ));
+                }
+                candidates
+            }
+        };
+        if alarm.ignore_low_sample_count && targets.contains(&0) && sd.values.is_some() {
+            return Err(loc.at(
+                &sd.metric,
+                format!(
+                    "{} reads {} with EvaluateLowSampleCountPercentile = ignore, which depends \
+                     on each period's sample count: give `samples = [\"120x300 15000x20\", ...]` \
+                     instead of `values`",
+                    alarm.name, alarm.metrics[0].stat
+                ),
+            ));
+        }
+        for t in targets {
+            if data[t].is_some() {
+                return Err(loc.at(
+                    &sd.metric,
+                    format!(
+                        "a second series for `{}`: give each metric once",
+                        alarm.metrics[t].id
+                    ),
+                ));
+            }
+            data[t] = Some(values.clone());
+        }
+    }
+    let periods = match &def.periods {
+        Some(p) => {
+            if let Some((s, len)) = lengths.iter().find(|(_, len)| len > p.get_ref()) {
+                return Err(loc.at(
+                    *s,
+                    format!(
+                        "this series has {len} periods, more than periods = {}",
+                        p.get_ref()
+                    ),
+                ));
+            }
+            *p.get_ref()
+        }
+        None => {
+            let max = lengths.iter().map(|(_, l)| *l).max().unwrap_or(0);
+            if let Some((s, len)) = lengths.iter().find(|(_, len)| *len != max) {
+                return Err(loc.at(
+                    *s,
+                    format!(
+                        "this series has {len} periods and another has {max}: make them equal \
+                         (`_x{}` pads with missing periods) or set `periods = {max}`",
+                        max - len
+                    ),
+                ));
+            }
+            max
+        }
+    };
+    if periods == 0 {
+        return Err(loc.at(
+            test,
+            "the test has no period: give series, or `periods = N`",
+        ));
+    }
+    let pad = |mut v: Vec<PeriodData>| {
+        v.resize(periods, PeriodData::Missing);
+        v
+    };
+    let data = data
+        .into_iter()
+        .map(|d| pad(d.unwrap_or_default()))
+        .collect();
+    let unread = unread.into_iter().map(|(l, v)| (l, pad(v))).collect();
+    Ok(Bound {
+        data,
+        unread,
+        periods,
+        expect: expectations(loc, def, periods)?,
+        notifications: notifications(loc, def, periods)?,
+        start_state: start_state(loc, def.state.as_ref())?,
+        range: match &def.evaluation_range {
+            Some(r) if *r.get_ref() < alarm.evaluation_periods => {
+                return Err(loc.at(
+                    r,
+                    format!(
+                        "the evaluation range holds at least EvaluationPeriods = {} points",
+                        alarm.evaluation_periods
+                    ),
+                ))
+            }
+            Some(r) => *r.get_ref(),
+            None => range_default,
+        },
+    })
+}
+
+fn expectations(
+    loc: &Located,
+    def: &TestDef,
+    periods: usize,
+) -> Result<BTreeMap<usize, State>, FileError> {
+    let mut out = BTreeMap::new();
+    for (key, state) in def.expect.get_ref() {
+        let period = key
+            .parse::<usize>()
+            .ok()
+            .filter(|p| (1..=periods).contains(p))
+            .ok_or_else(|| {
+                loc.at(
+                    state,
+                    format!(
+                        "`{key}` is not a period of this test: the keys of [test.expect] are \
+                         period numbers from 1 to {periods}"
+                    ),
+                )
+            })?;
+        let s = State::parse(state.get_ref()).ok_or_else(|| {
+            loc.at(
+                state,
+                "expected states are \"OK\", \"ALARM\" or \"INSUFFICIENT_DATA\"",
+            )
+        })?;
+        out.insert(period, s);
+    }
+    if out.is_empty() {
+        return Err(loc.at(
+            &def.expect,
+            "expect at least one state, e.g. `expect = { 3 = \"ALARM\" }`",
+        ));
+    }
+    Ok(out)
+}
+
+fn notifications(
+    loc: &Located,
+    def: &TestDef,
+    periods: usize,
+) -> Result<Option<Vec<ExpectedNotification>>, FileError> {
+    let Some(list) = &def.notifications else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for n in list {
+        let nd = n.get_ref();
+        let parsed = nd
+            .transition
+            .split_once("->")
+            .and_then(|(a, b)| Some((State::parse(a.trim())?, State::parse(b.trim())?)));
+        let Some((from, to)) = parsed else {
+            return Err(loc.at(
+                n,
+                format!(
+                    "transition `{}`: write FROM -> TO, e.g. \"OK -> ALARM\"",
+                    nd.transition
+                ),
+            ));
+        };
+        if !(1..=periods).contains(&nd.at) {
+            return Err(loc.at(n, format!("`at` is a period number from 1 to {periods}")));
+        }
+        out.push(ExpectedNotification {
+            at: nd.at,
+            from,
+            to,
+            topic: nd.topic.clone(),
+        });
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_values() {
+        let v = parse_values("0 1.5 _ 2x3 _x2").expect("parses");
+        assert_eq!(
+            v,
+            vec![
+                PeriodData::Value(0.0),
+                PeriodData::Value(1.5),
+                PeriodData::Missing,
+                PeriodData::Value(2.0),
+                PeriodData::Value(2.0),
+                PeriodData::Value(2.0),
+                PeriodData::Missing,
+                PeriodData::Missing,
+            ]
+        );
+        for bad in ["1x0", "abc", "1xx", "NaN", "inf"] {
+            let err = parse_values(bad).expect_err(bad);
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn compact_samples() {
+        assert_eq!(
+            parse_samples("120x300 15000").expect("parses"),
+            PeriodData::Samples(vec![(120.0, 300), (15000.0, 1)])
+        );
+        assert_eq!(parse_samples(" _ ").expect("parses"), PeriodData::Missing);
+        assert_eq!(parse_samples("").expect("parses"), PeriodData::Missing);
+        assert!(parse_samples("1 x").is_err());
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let loc = Located::new(Path::new("t.toml"), "a = 1\nbb = 2\n".into());
+        let e = loc.error(8, "bad");
+        assert_eq!((e.line, e.column), (2, 3));
+        assert_eq!(e.to_string(), "t.toml:2:3: bad");
+    }
+}
