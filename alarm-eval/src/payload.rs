@@ -198,6 +198,16 @@ impl TreatMissing {
             _ => None,
         }
     }
+
+    /// The API spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TreatMissing::Missing => "missing",
+            TreatMissing::Ignore => "ignore",
+            TreatMissing::Breaching => "breaching",
+            TreatMissing::NotBreaching => "notBreaching",
+        }
+    }
 }
 
 /// The static-threshold comparison operators.

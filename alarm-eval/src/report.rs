@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::evaluate::{PeriodData, Point, Row, Rule};
-use crate::payload::{TreatMissing, Value};
+use crate::payload::Value;
 use crate::run::{topic_name, CaseResult, Evidence, Outcome};
 
 /// Output formats.
@@ -202,12 +202,7 @@ fn cell(data: &PeriodData, stat_value: Option<f64>, show_stat: bool) -> String {
 }
 
 fn note(ev: &Evidence, row: &Row) -> String {
-    let treat = match ev.alarm.treat_missing {
-        TreatMissing::Missing => "missing",
-        TreatMissing::Ignore => "ignore",
-        TreatMissing::Breaching => "breaching",
-        TreatMissing::NotBreaching => "notBreaching",
-    };
+    let treat = ev.alarm.treat_missing.as_str();
     let mut parts = Vec::new();
     match row.decision.rule {
         Rule::RecentReal => {}
@@ -299,7 +294,7 @@ pub fn timeline_table(ev: &Evidence) -> String {
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = format!(
-        "{}: {} {} {} for {} of {} periods of {} s, missing data: {:?}\n",
+        "{}: {} {} {} for {} of {} periods of {} s, missing data: {}\n",
         ev.alarm.name,
         header_value(ev),
         comparison_symbol(ev),
@@ -307,7 +302,7 @@ pub fn timeline_table(ev: &Evidence) -> String {
         ev.alarm.datapoints_to_alarm,
         ev.alarm.evaluation_periods,
         ev.alarm.period,
-        ev.alarm.treat_missing
+        ev.alarm.treat_missing.as_str()
     );
     for r in &rows {
         let line: Vec<String> = r

@@ -180,7 +180,17 @@ fn run_test(
                 format!("unknown alarm `{id_text}` for env {env_text}: {e}{hint}"),
             )
         })?;
-        let alarm = Alarm::from_json(&json).map_err(|e| loc.at(id, e))?;
+        let (json, changed) = testfile::apply_overrides(loc, def, json)?;
+        if let Some(changed) = changed {
+            case.alarm = Some(format!(
+                "{} [override {changed}]",
+                alarm_name(id_text, env_text)
+            ));
+        }
+        let alarm = Alarm::from_json(&json).map_err(|e| match &def.overrides {
+            Some(o) => loc.at(o, e),
+            None => loc.at(id, e),
+        })?;
         let range = evaluate::default_evaluation_range(alarm.evaluation_periods);
         let bound = testfile::bind(loc, test, &alarm, range)?;
         let timeline = evaluate::simulate(

@@ -38,9 +38,14 @@ impl<S: AlarmSource> AlarmSource for [S] {
         for source in self {
             match source.alarm(alarm_id, env) {
                 Ok(v) => return Ok(v),
-                Err(e) => errors.push(e),
+                Err(e) => errors.push((!source.alarm_ids(env).is_empty(), e)),
             }
         }
+        // A source that has the environment explains best; the others only say they have not.
+        if errors.iter().any(|(has_env, _)| *has_env) {
+            errors.retain(|(has_env, _)| *has_env);
+        }
+        let errors: Vec<String> = errors.into_iter().map(|(_, e)| e).collect();
         Err(if errors.is_empty() {
             "no alarm source given".to_owned()
         } else {

@@ -110,6 +110,10 @@ pub struct TestDef {
     /// Points fetched per evaluation (default N + 2, the guide's 5 for N = 3).
     #[serde(default)]
     pub evaluation_range: Option<Spanned<usize>>,
+    /// PutMetricAlarm fields replaced before the test runs, to show what another definition
+    /// would do (e.g. the seeds' `ComparisonOperator = "GreaterThanThreshold"`).
+    #[serde(default, rename = "override")]
+    pub overrides: Option<Spanned<toml::Table>>,
     /// Input series.
     #[serde(default)]
     pub series: Vec<Spanned<SeriesDef>>,
@@ -204,13 +208,16 @@ pub fn parse_samples(text: &str) -> Result<PeriodData, String> {
 
 fn repeat_of(token: &str) -> Result<(&str, usize), String> {
     match token.split_once('x') {
-        None => Ok((token, 1)),
-        Some((value, times)) => match times.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok((value, n)),
-            _ => Err(format!(
-                "`{token}`: a repeat is VALUExCOUNT with COUNT at least 1, e.g. `5x10` or `_x3`"
-            )),
-        },
+        Some((value, times)) if !value.is_empty() && !times.is_empty() => {
+            match times.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok((value, n)),
+                _ => Err(format!(
+                    "`{token}`: a repeat is VALUExCOUNT with COUNT at least 1, e.g. `5x10` or \
+                     `_x3`"
+                )),
+            }
+        }
+        _ => Ok((token, 1)),
     }
 }
 
@@ -257,6 +264,28 @@ pub struct Bound {
     pub start_state: State,
     /// Points per evaluation.
     pub range: usize,
+}
+
+/// The payload with a test's `override` fields replaced; the description of the changes.
+pub fn apply_overrides(
+    loc: &Located,
+    def: &TestDef,
+    mut json: serde_json::Value,
+) -> Result<(serde_json::Value, Option<String>), FileError> {
+    let Some(table) = &def.overrides else {
+        return Ok((json, None));
+    };
+    let fields = serde_json::to_value(table.get_ref())
+        .map_err(|e| loc.at(table, format!("override cannot be used as JSON: {e}")))?;
+    let (Some(target), serde_json::Value::Object(fields)) = (json.as_object_mut(), fields) else {
+        return Err(loc.at(table, "the rendered payload is not a JSON object"));
+    };
+    let mut changed = Vec::new();
+    for (key, value) in fields {
+        changed.push(format!("{key}={value}"));
+        target.insert(key, value);
+    }
+    Ok((json, Some(changed.join(", "))))
 }
 
 /// Start of period 1.
