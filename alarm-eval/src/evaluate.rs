@@ -13,8 +13,9 @@
 //!   least M periods old; younger breaches wait.
 //! - "Alarm actions": an alarm invokes its actions when it changes state, not while it stays.
 
-use crate::mathexpr::{self, Scope, Series, Val};
-use crate::payload::{Alarm, State, TreatMissing, Value};
+use crate::alarm::{Alarm, State, TreatMissing, Value};
+use crate::matheval::{self, Scope, Series, Val};
+use crate::mathexpr;
 
 /// One data point of an evaluation range, as the alarm sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,7 +351,7 @@ impl Scope for RangeScope<'_> {
             return Err(format!("expression `{id}` refers to itself"));
         }
         self.depth.set(depth);
-        let out = mathexpr::eval(expr, self);
+        let out = matheval::eval(expr, self);
         self.depth.set(depth - 1);
         out
     }

@@ -8,19 +8,23 @@
 //! [`evaluate::decide`] for a single evaluation. The test-file format is in the crate's
 //! README.
 
+pub mod alarm;
 pub mod evaluate;
+pub mod matheval;
 pub mod mathexpr;
 pub mod payload;
 pub mod report;
 pub mod run;
+pub mod series;
 pub mod source;
 pub mod stats;
 pub mod testfile;
 
 use std::path::PathBuf;
 
+pub use alarm::{Alarm, State, TreatMissing};
 pub use evaluate::{decide, simulate, Decision, Point, Rule};
-pub use payload::{Alarm, AlarmPayload, State, TreatMissing};
+pub use payload::AlarmPayload;
 pub use report::{Format, Report};
 pub use run::{CaseResult, Outcome};
 pub use source::{AlarmSource, RenderedDir};

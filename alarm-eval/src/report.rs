@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::alarm::Value;
 use crate::evaluate::{PeriodData, Point, Row, Rule};
-use crate::payload::Value;
 use crate::run::{topic_name, CaseResult, Evidence, Outcome};
 
 /// Output formats.
@@ -327,7 +327,7 @@ fn header_value(ev: &Evidence) -> String {
 }
 
 fn comparison_symbol(ev: &Evidence) -> &'static str {
-    use crate::payload::Comparison::*;
+    use crate::alarm::Comparison::*;
     match ev.alarm.comparison {
         GreaterOrEqual => ">=",
         Greater => ">",

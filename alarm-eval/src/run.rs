@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use toml::Spanned;
 
+use crate::alarm::{Alarm, State};
 use crate::evaluate::{self, Notification, PeriodData, Timeline};
-use crate::payload::{Alarm, State};
 use crate::source::{alarm_name, AlarmSource};
 use crate::testfile::{self, ExpectedNotification, FileDef, FileError, Located, TestDef};
 
@@ -143,90 +143,108 @@ fn run_test(
     source: &dyn AlarmSource,
 ) -> CaseResult {
     let began = Instant::now();
-    let def = test.get_ref();
-    let line = loc.at(test, "").line;
-    let mut case = CaseResult {
+    let mut alarm = None;
+    let outcome = evaluate_test(loc, file, test, source, &mut alarm).unwrap_or_else(Outcome::Error);
+    CaseResult {
         file: loc.file().to_path_buf(),
-        line,
-        name: def.name.clone(),
-        alarm: None,
-        duration: Duration::ZERO,
-        outcome: Outcome::Error(loc.at(test, "")),
-    };
-    let result = (|| -> Result<Outcome, FileError> {
-        let missing = |what: &str, example: &str| {
-            loc.at(
-                test,
-                format!("the test names no {what}: write `{what} = {example}` in it or at the top of the file"),
-            )
-        };
-        let id = pick(&def.alarm, &file.alarm)
-            .ok_or_else(|| missing("alarm", "\"jobs-failed-high\""))?;
-        let env = pick(&def.env, &file.env).ok_or_else(|| missing("env", "\"prod\""))?;
-        let start = pick(&def.start, &file.start)
-            .ok_or_else(|| missing("start", "2026-01-05T10:00:00Z"))?;
-        let start = testfile::start_time(loc, start)?;
-        let (id_text, env_text) = (id.get_ref().as_str(), env.get_ref().as_str());
-        case.alarm = Some(alarm_name(id_text, env_text));
-        let json = source.alarm(id_text, env_text).map_err(|e| {
-            let known = source.alarm_ids(env_text);
-            let hint = if known.is_empty() {
-                String::new()
-            } else {
-                format!("; alarms known for {env_text}: {}", known.join(", "))
-            };
-            loc.at(
-                id,
-                format!("unknown alarm `{id_text}` for env {env_text}: {e}{hint}"),
-            )
-        })?;
-        let (json, changed) = testfile::apply_overrides(loc, def, json)?;
-        if let Some(changed) = changed {
-            case.alarm = Some(format!(
-                "{} [override {changed}]",
-                alarm_name(id_text, env_text)
-            ));
-        }
-        let alarm = Alarm::from_json(&json).map_err(|e| match &def.overrides {
-            Some(o) => loc.at(o, e),
-            None => loc.at(id, e),
-        })?;
-        let range = evaluate::default_evaluation_range(alarm.evaluation_periods);
-        let bound = testfile::bind(loc, test, &alarm, range)?;
-        let timeline = evaluate::simulate(
-            &alarm,
-            &bound.data,
-            bound.periods,
-            bound.start_state,
-            bound.range,
-        )
-        .map_err(|e| loc.at(test, format!("{}: {e}", alarm.name)))?;
-        let mismatches = compare(
-            &timeline,
-            &bound.expect,
-            bound.notifications.as_deref(),
-            env_text,
-        );
-        let evidence = Box::new(Evidence {
-            alarm,
-            env: env_text.to_owned(),
-            start,
-            timeline,
-            data: bound.data,
-            unread: bound.unread,
-            expect: bound.expect,
-            expected_notifications: bound.notifications,
-            mismatches,
-        });
-        Ok(if evidence.mismatches.is_empty() {
-            Outcome::Pass(evidence)
+        line: loc.at(test, "").line,
+        name: test.get_ref().name.clone(),
+        alarm,
+        duration: began.elapsed(),
+        outcome,
+    }
+}
+
+/// The payload of the alarm a test names, overrides applied; `shown` gets the name to report.
+fn payload_of(
+    loc: &Located,
+    def: &TestDef,
+    id: &Spanned<String>,
+    env: &str,
+    source: &dyn AlarmSource,
+    shown: &mut Option<String>,
+) -> Result<Alarm, FileError> {
+    let id_text = id.get_ref().as_str();
+    *shown = Some(alarm_name(id_text, env));
+    let json = source.alarm(id_text, env).map_err(|e| {
+        let known = source.alarm_ids(env);
+        let hint = if known.is_empty() {
+            String::new()
         } else {
-            Outcome::Fail(evidence)
-        })
-    })();
-    case.outcome = result.unwrap_or_else(Outcome::Error);
-    case.duration = began.elapsed();
-    case
+            format!("; alarms known for {env}: {}", known.join(", "))
+        };
+        loc.at(
+            id,
+            format!("unknown alarm `{id_text}` for env {env}: {e}{hint}"),
+        )
+    })?;
+    let (json, changed) = testfile::apply_overrides(loc, def, json)?;
+    if let Some(changed) = changed {
+        *shown = Some(format!("{} [override {changed}]", alarm_name(id_text, env)));
+    }
+    Alarm::from_json(&json).map_err(|e| match &def.overrides {
+        Some(o) => loc.at(o, e),
+        None => loc.at(id, e),
+    })
+}
+
+fn evaluate_test(
+    loc: &Located,
+    file: &FileDef,
+    test: &Spanned<TestDef>,
+    source: &dyn AlarmSource,
+    shown: &mut Option<String>,
+) -> Result<Outcome, FileError> {
+    let def = test.get_ref();
+    let missing = |what: &str, example: &str| {
+        loc.at(
+            test,
+            format!(
+                "the test names no {what}: write `{what} = {example}` in it or at the top of \
+                 the file"
+            ),
+        )
+    };
+    let id =
+        pick(&def.alarm, &file.alarm).ok_or_else(|| missing("alarm", "\"jobs-failed-high\""))?;
+    let env = pick(&def.env, &file.env).ok_or_else(|| missing("env", "\"prod\""))?;
+    let start =
+        pick(&def.start, &file.start).ok_or_else(|| missing("start", "2026-01-05T10:00:00Z"))?;
+    let start = testfile::start_time(loc, start)?;
+    let env = env.get_ref().as_str();
+    let alarm = payload_of(loc, def, id, env, source, shown)?;
+    let range = evaluate::default_evaluation_range(alarm.evaluation_periods);
+    let bound = testfile::bind(loc, test, &alarm, range)?;
+    let timeline = evaluate::simulate(
+        &alarm,
+        &bound.data,
+        bound.periods,
+        bound.start_state,
+        bound.range,
+    )
+    .map_err(|e| loc.at(test, format!("{}: {e}", alarm.name)))?;
+    let mismatches = compare(
+        &timeline,
+        &bound.expect,
+        bound.notifications.as_deref(),
+        env,
+    );
+    let evidence = Box::new(Evidence {
+        alarm,
+        env: env.to_owned(),
+        start,
+        timeline,
+        data: bound.data,
+        unread: bound.unread,
+        expect: bound.expect,
+        expected_notifications: bound.notifications,
+        mismatches,
+    });
+    Ok(if evidence.mismatches.is_empty() {
+        Outcome::Pass(evidence)
+    } else {
+        Outcome::Fail(evidence)
+    })
 }
 
 /// The last segment of an ARN (the topic name).
