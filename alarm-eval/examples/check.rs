@@ -1,9 +1,9 @@
 //! Runs alarm test files against rendered payloads until the CLI has `alarms test`:
 //!
 //! ```sh
-//! aistudio-sidecar provision render --env dev --out /tmp/r-dev
-//! aistudio-sidecar provision render --env prod --out /tmp/r-prod
-//! cargo run -p alarm-eval --example check -- --rendered /tmp/r-dev --rendered /tmp/r-prod alarms/tests
+//! aistudio-sidecar provision render --env dev --out build/rendered-dev
+//! aistudio-sidecar provision render --env prod --out build/rendered-prod
+//! cargo run -p alarm-eval --example check -- --rendered build/rendered-dev --rendered build/rendered-prod alarms/tests
 //! ```
 //!
 //! Options: `--format text|junit`, `--verbose` (every test's timeline). Exit code 1 if any

@@ -147,3 +147,45 @@ impl AlarmSource for RenderedDir {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_dir_reads_payloads_and_explains_what_is_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let alarms = dir.path().join("alarms");
+        std::fs::create_dir(&alarms).expect("mkdir");
+        std::fs::write(
+            alarms.join("aistudio-dev-cpu.json"),
+            r#"{"AlarmName": "aistudio-dev-cpu"}"#,
+        )
+        .expect("write");
+        std::fs::write(alarms.join("aistudio-dev-bad.json"), "{").expect("write");
+        let src = RenderedDir::new(dir.path());
+        let v = src.alarm("cpu", "dev").expect("found");
+        assert_eq!(v["AlarmName"], "aistudio-dev-cpu");
+        assert_eq!(src.alarm_ids("dev"), vec!["bad", "cpu"]);
+        let e = src.alarm("cpuu", "dev").expect_err("unknown id");
+        assert!(e.contains("no alarm `cpuu` was rendered for dev"), "{e}");
+        let e = src.alarm("cpu", "prod").expect_err("other env");
+        assert!(
+            e.contains("holds no prod payloads: run `aistudio-sidecar provision render --env prod"),
+            "{e}"
+        );
+        let e = src.alarm("bad", "dev").expect_err("not json");
+        assert!(e.contains("is not JSON"), "{e}");
+        // The alarms/ folder itself works too, and several sources answer in turn.
+        let both = vec![
+            RenderedDir::new(dir.path().join("nowhere")),
+            RenderedDir::new(&alarms),
+        ];
+        assert!(both.alarm("cpu", "dev").is_ok());
+        let e = both.alarm("cpuu", "dev").expect_err("unknown id");
+        assert!(
+            !e.contains("nowhere"),
+            "the source that has dev explains: {e}"
+        );
+    }
+}

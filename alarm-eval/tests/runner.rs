@@ -162,6 +162,15 @@ fn errors_name_file_line_and_the_fix() {
     ));
     assert!(e.contains("a second series for `m1`"), "{e}");
 
+    let e = error_of(
+        "alarm = \"cpu\"\nenv = \"prod\"\nstart = 2026-01-05T10:00:00\n[[test]]\nname = \"x\"\n\
+         series = [{ metric = \"m1\", values = \"1\" }]\nexpect = { 1 = \"OK\" }\n",
+    );
+    assert!(
+        e.contains("t.toml:3:9: start must be a date and time with an offset"),
+        "{e}"
+    );
+
     let e = error_of("[[test]]\nname = \"x\"\nexpect = { 1 = \"OK\" }\n");
     assert!(e.contains("t.toml:1:1: the test names no alarm"), "{e}");
 }
