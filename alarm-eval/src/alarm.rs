@@ -238,6 +238,7 @@ impl Alarm {
         } else {
             metric_math(p).map_err(&fail)?
         };
+        check_period(period, n).map_err(&fail)?;
         let ignore_low_sample_count =
             ignore_low && matches!(value, Value::Metric) && metrics[0].stat.is_percentile();
         Ok(Alarm {
@@ -266,6 +267,26 @@ impl Alarm {
             State::InsufficientData => &self.insufficient_data_actions,
         }
     }
+}
+
+/// PutMetricAlarm limits: "Valid values are 10, 20, 30, and any multiple of 60", and the
+/// evaluation interval (Period × EvaluationPeriods) is at most one day for periods under an
+/// hour, at most 7 days for longer ones.
+fn check_period(period: i64, n: usize) -> Result<(), String> {
+    const DAY: i64 = 86_400;
+    if !(matches!(period, 10 | 20 | 30) || (period > 0 && period % 60 == 0)) {
+        return Err(format!(
+            "Period {period}: use 10, 20, 30 or a multiple of 60 seconds"
+        ));
+    }
+    let limit = if period < 3_600 { DAY } else { 7 * DAY };
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    if period.saturating_mul(n) > limit {
+        return Err(format!(
+            "Period {period} x EvaluationPeriods {n} is longer than CloudWatch allows ({limit} s)"
+        ));
+    }
+    Ok(())
 }
 
 fn sorted(dims: &[Dimension]) -> Vec<Dimension> {

@@ -249,15 +249,23 @@ pub fn timeline_table(ev: &Evidence) -> String {
     let period = time::Duration::seconds(ev.alarm.period);
     for row in &ev.timeline.rows {
         let k = row.period;
-        let at = ev.start + period * (k as i32 - 1);
+        let at = i32::try_from(k - 1)
+            .ok()
+            .and_then(|i| period.checked_mul(i))
+            .and_then(|d| ev.start.checked_add(d));
         let mut cells = vec![
             k.to_string(),
-            format!(
-                "{:02}-{:02} {:02}:{:02}",
-                u8::from(at.month()),
-                at.day(),
-                at.hour(),
-                at.minute()
+            at.map_or_else(
+                || "?".to_owned(),
+                |at| {
+                    format!(
+                        "{:02}-{:02} {:02}:{:02}",
+                        u8::from(at.month()),
+                        at.day(),
+                        at.hour(),
+                        at.minute()
+                    )
+                },
             ),
         ];
         for (i, d) in ev.data.iter().enumerate() {

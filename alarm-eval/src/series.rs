@@ -61,9 +61,23 @@ pub fn parse_values(text: &str) -> Result<Vec<PeriodData>, String> {
         } else {
             PeriodData::Value(number(value, token)?)
         };
-        out.extend(std::iter::repeat_n(data, times));
+        extend(&mut out, data, times)?;
     }
     Ok(out)
+}
+
+/// A test runs at most this many periods: two weeks of one-minute periods (20,160), with
+/// room; longer runs say nothing a shorter one does not and would only eat memory.
+pub const MAX_PERIODS: usize = 100_000;
+
+fn extend(out: &mut Vec<PeriodData>, data: PeriodData, times: usize) -> Result<(), String> {
+    if out.len().saturating_add(times) > MAX_PERIODS {
+        return Err(format!(
+            "a series of more than {MAX_PERIODS} periods: write a shorter test"
+        ));
+    }
+    out.extend(std::iter::repeat_n(data, times));
+    Ok(())
 }
 
 /// Parses one period's raw samples: `V` or `VxK` (K samples of V), space separated; `_` or
@@ -149,7 +163,7 @@ fn series_data(
                     SamplesDef::Repeated { repeat, samples } => (samples.as_str(), *repeat),
                 };
                 let period = parse_samples(text).map_err(|e| loc.at(list, e))?;
-                out.extend(std::iter::repeat_n(period, times));
+                extend(&mut out, period, times).map_err(|e| loc.at(list, e))?;
             }
             Ok(out)
         }

@@ -47,7 +47,11 @@ impl Located {
 
     /// An error at byte offset `at`.
     pub fn error(&self, at: usize, message: impl Into<String>) -> FileError {
-        let before = &self.text[..at.min(self.text.len())];
+        let mut at = at.min(self.text.len());
+        while !self.text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let before = &self.text[..at];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         FileError {
@@ -228,6 +232,15 @@ pub fn bind(
         lengths,
     } = series::bind_series(loc, &def.series, alarm)?;
     let periods = match &def.periods {
+        Some(p) if *p.get_ref() > series::MAX_PERIODS => {
+            return Err(loc.at(
+                p,
+                format!(
+                    "periods is at most {}: write a shorter test",
+                    series::MAX_PERIODS
+                ),
+            ))
+        }
         Some(p) => {
             if let Some((s, len)) = lengths.iter().find(|(_, len)| len > p.get_ref()) {
                 return Err(loc.at(
@@ -278,6 +291,12 @@ pub fn bind(
         notifications: notifications(loc, def, periods)?,
         start_state: start_state(loc, def.state.as_ref())?,
         range: match &def.evaluation_range {
+            Some(r) if *r.get_ref() > series::MAX_PERIODS => {
+                return Err(loc.at(
+                    r,
+                    format!("evaluation_range is at most {}", series::MAX_PERIODS),
+                ))
+            }
             Some(r) if *r.get_ref() < alarm.evaluation_periods => {
                 return Err(loc.at(
                     r,

@@ -135,3 +135,63 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+fn alarm(treat: &str, n: usize, m: usize) -> Alarm {
+    Alarm::from_json(&serde_json::json!({
+        "AlarmName": "aistudio-test-x",
+        "MetricName": "M", "Namespace": "N", "Statistic": "Sum", "Period": 60,
+        "EvaluationPeriods": n, "DatapointsToAlarm": m, "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": treat,
+    }))
+    .expect("valid alarm")
+}
+
+proptest! {
+    /// With notBreaching, ALARM always has M real breaching points in the evaluation range
+    /// behind it: missing data alone never alarms.
+    #[test]
+    fn not_breaching_alarms_only_on_real_breaches(
+        (n, m, _) in shape(), values in prop::collection::vec(prop::option::of(0u8..3), 1..60)
+    ) {
+        let a = alarm("notBreaching", n, m);
+        let data: Vec<PeriodData> = values.iter().map(|v| v.map_or(PeriodData::Missing, |v| PeriodData::Value(f64::from(v)))).collect();
+        let range = n + 2;
+        let tl = simulate(&a, &[data], values.len(), State::Ok, range).expect("runs");
+        for row in &tl.rows {
+            if row.decision.state == State::Alarm {
+                let from = row.period.saturating_sub(range);
+                let real_breaches = values[from..row.period].iter().filter(|v| matches!(v, Some(v) if *v > 1)).count();
+                prop_assert!(real_breaches >= m, "period {}: {} real breaches < M = {}", row.period, real_breaches, m);
+            }
+        }
+    }
+
+    /// A test file with any part replaced by arbitrary text never panics the runner: it passes,
+    /// fails or reports an error at a line of the file.
+    #[test]
+    fn mangled_test_files_are_errors_not_panics(at in 0usize..400, len in 0usize..20, junk in "[ -~\n]{0,20}") {
+        let good = "alarm = \"cpu\"\nenv = \"prod\"\nstart = 2026-01-05T10:00:00Z\n[[test]]\nname = \"t\"\nstate = \"OK\"\n\
+                    series = [{ metric = \"M\", values = \"2 2 _ 5x3\" }, { metric = \"M\", dimensions = { A = \"b\" }, samples = [\"1x3 2\", { repeat = 2, samples = \"_\" }] }]\n\
+                    expect = { 1 = \"OK\", 3 = \"ALARM\" }\nnotifications = [{ at = 1, transition = \"OK -> ALARM\", topic = \"t\" }]\n";
+        let at = at.min(good.len());
+        let end = (at + len).min(good.len());
+        let text = format!("{}{}{}", &good[..at], junk, &good[end..]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("t.toml"), &text).expect("write");
+        let source = |_: &str, env: &str| -> Result<serde_json::Value, String> {
+            Ok(serde_json::json!({
+                "AlarmName": format!("aistudio-{env}-cpu"), "MetricName": "M", "Namespace": "N",
+                "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 2, "Threshold": 1.0,
+                "ComparisonOperator": "GreaterThanThreshold", "AlarmActions": ["arn:t"],
+            }))
+        };
+        let report = alarm_eval::run_files(&[dir.path().to_path_buf()], &source);
+        prop_assert!(!report.cases.is_empty());
+        let lines = text.lines().count() + 1;
+        for case in &report.cases {
+            if let alarm_eval::Outcome::Error(e) = &case.outcome {
+                prop_assert!(e.line >= 1 && e.line <= lines, "{}", e);
+            }
+        }
+    }
+}
