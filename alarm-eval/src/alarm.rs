@@ -141,9 +141,10 @@ pub struct MetricRead {
 pub enum Value {
     /// A single metric (`metrics[0]`).
     Metric,
-    /// A metric-math expression over `metrics` and other expressions.
+    /// The query of `Metrics` that returns data: an expression over `metrics` and other
+    /// expressions, or one of the metrics.
     Expression {
-        /// Id of the returned expression.
+        /// Id of the returned query.
         id: String,
         /// Every expression query by id (the returned one included).
         expressions: Vec<(String, Expr)>,
@@ -365,13 +366,6 @@ fn metric_math(p: &AlarmPayload) -> Result<(i64, Vec<MetricRead>, Value), String
                 ))
             }
         }
-    }
-    if ret.expression.is_none() {
-        return Err(format!(
-            "the returned entry {} is a metric, not an expression: write it as a single-metric \
-             alarm or return an expression",
-            ret.id
-        ));
     }
     let period = period.ok_or("Metrics has no MetricStat: an expression needs metrics to read")?;
     let ids: Vec<&str> = metrics

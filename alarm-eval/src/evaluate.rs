@@ -39,8 +39,10 @@ pub enum Rule {
     AllMissing,
     /// All real points breaching and the oldest at least M periods old: ALARM.
     Premature,
-    /// The state is kept (`ignore`, or breaching points too recent to decide).
+    /// The state is kept (`ignore` where `missing` would wait or alarm early).
     Kept,
+    /// Only recent breaching points and `missing`: too early to alarm, INSUFFICIENT_DATA.
+    TooRecent,
     /// The newest period has fewer samples than the percentile needs
     /// (`EvaluateLowSampleCountPercentile = ignore`): not evaluated, state kept.
     LowSampleCount,
@@ -128,7 +130,9 @@ pub fn decide(
                 (TreatMissing::Missing, true) => decision(State::Alarm, Rule::Premature),
                 // "- - - - X": too recent to alarm; an earlier edition of the guide's tables
                 // gives INSUFFICIENT_DATA for missing and "Retain current state" for ignore.
-                (TreatMissing::Missing, false) => decision(State::InsufficientData, Rule::Kept),
+                (TreatMissing::Missing, false) => {
+                    decision(State::InsufficientData, Rule::TooRecent)
+                }
                 _ => decision(current, Rule::Kept),
             }
         }

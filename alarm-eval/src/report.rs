@@ -213,6 +213,7 @@ fn note(ev: &Evidence, row: &Row) -> String {
         Rule::AllMissing => parts.push(format!("range all missing ({treat})")),
         Rule::Premature => parts.push("oldest breach old enough: ALARM".into()),
         Rule::Kept => parts.push(format!("state kept ({treat})")),
+        Rule::TooRecent => parts.push("breach too recent to alarm".into()),
         Rule::LowSampleCount => parts.push("too few samples: not evaluated".into()),
     }
     let sent: Vec<&str> = ev

@@ -28,6 +28,20 @@ fn payloads(id: &str, env: &str) -> Result<Value, String> {
                 {"Id": "requests", "ReturnData": false, "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "Requests"}, "Period": 60, "Stat": "Sum"}}
             ]
         })),
+        "query" => Ok(json!({
+            "AlarmName": format!("aistudio-{env}-query"),
+            "EvaluationPeriods": 1, "Threshold": 0.0, "ComparisonOperator": "LessThanOrEqualToThreshold",
+            "TreatMissingData": "ignore",
+            "Metrics": [{"Id": "m1", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "Up"}, "Period": 60, "Stat": "Minimum"}}]
+        })),
+        "two" => Ok(json!({
+            "AlarmName": format!("aistudio-{env}-two"),
+            "EvaluationPeriods": 1, "Threshold": 0.0, "ComparisonOperator": "LessThanThreshold",
+            "Metrics": [
+                {"Id": "a", "Expression": "b * 2"},
+                {"Id": "b", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "Up"}, "Period": 60, "Stat": "Minimum"}}
+            ]
+        })),
         _ => Err(format!("no alarm {id}")),
     }
 }
@@ -102,6 +116,25 @@ fn metric_math_with_if_and_fill() {
     assert!(report.success(), "{}", report.to_text(true));
 }
 
+#[test]
+fn a_metric_returned_from_metrics_and_ignore_keeps_the_state() {
+    let text = format!(
+        "{HEAD}alarm = \"query\"\n[[test]]\nname = \"q\"\nstate = \"ALARM\"\n\
+         series = [{{ metric = \"Up\", samples = [\"1x3\", \"_\", \"0 1\", {{ repeat = 5, samples = \"_\" }}] }}]\n\
+         expect = {{ 1 = \"OK\", 2 = \"OK\", 3 = \"ALARM\", 5 = \"ALARM\", 8 = \"ALARM\" }}\n"
+    );
+    let (report, _path, _dir) = run(&text);
+    assert!(report.success(), "{}", report.to_text(true));
+    let Outcome::Pass(ev) = &report.cases[0].outcome else {
+        panic!("passes")
+    };
+    // From period 6 the range holds no real point: `ignore` keeps ALARM.
+    assert_eq!(
+        ev.timeline.rows[7].decision.rule,
+        alarm_eval::Rule::AllMissing
+    );
+}
+
 fn error_of(text: &str) -> String {
     let (report, _path, _dir) = run(text);
     assert!(!report.success());
@@ -168,6 +201,14 @@ fn errors_name_file_line_and_the_fix() {
     );
     assert!(
         e.contains("t.toml:3:9: start must be a date and time with an offset"),
+        "{e}"
+    );
+
+    let e = error_of(&format!(
+        "{HEAD}alarm = \"two\"\n[[test]]\nname = \"x\"\nseries = [{{ metric = \"b\", values = \"1\" }}]\nexpect = {{ 1 = \"OK\" }}\n"
+    ));
+    assert!(
+        e.contains("exactly one entry of Metrics must have ReturnData true, 2 have"),
         "{e}"
     );
 
