@@ -11,7 +11,8 @@
 //! - "Avoiding premature transitions to alarm state": with `missing` (and `ignore`), a range
 //!   whose real points are all breaching goes to ALARM when the oldest breaching point is at
 //!   least M periods old; younger breaches wait.
-//! - "Alarm actions": an alarm invokes its actions when it changes state, not while it stays.
+//! - "Using Amazon CloudWatch alarms": "An alarm invokes actions only when the alarm changes
+//!   state" (SNS notifications once per change, not while the state stays).
 
 use crate::alarm::{Alarm, State, TreatMissing, Value};
 use crate::matheval::{self, Scope, Series, Val};

@@ -30,6 +30,10 @@ pub use run::{CaseResult, Outcome};
 pub use source::{AlarmSource, RenderedDir};
 pub use testfile::FileError;
 
+/// Where the shipped alarm tests live, relative to the repository root (the default of
+/// `aistudio-sidecar alarms test`).
+pub const DEFAULT_TEST_DIR: &str = "alarms/tests";
+
 /// Runs every test of `paths` (test files, or directories whose `*.toml` files are tests)
 /// against the payloads of `source`. Malformed files and unknown alarms are errors in the
 /// report, not panics; the run goes on with the other tests.

@@ -157,6 +157,12 @@ impl Report {
     }
 }
 
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text(false))
+    }
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("      {l}\n")).collect()
 }
