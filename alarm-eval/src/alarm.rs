@@ -373,6 +373,16 @@ fn metric_math(p: &AlarmPayload) -> Result<(i64, Vec<MetricRead>, Value), String
         .map(|m| m.id.as_str())
         .chain(expressions.iter().map(|(id, _)| id.as_str()))
         .collect();
+    if let Some(dup) = ids
+        .iter()
+        .enumerate()
+        .find(|(i, id)| ids[..*i].contains(id))
+    {
+        return Err(format!(
+            "two entries of Metrics have the Id `{}`: make them unique",
+            dup.1
+        ));
+    }
     for (id, expr) in &expressions {
         for r in expr.references() {
             if !ids.contains(&r.as_str()) {
