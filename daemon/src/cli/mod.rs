@@ -1,5 +1,6 @@
 //! Command line of `aistudio-sidecar`: one subcommand per verb, errors reported at the edge.
 
+mod alarms;
 mod own_logs;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub enum Command {
     },
     /// Dashboards, alarms and SNS topics as code: validate, plan, apply, render.
     Provision(provision::ProvisionArgs),
+    /// Alarm unit tests, offline: `alarms test [PATHS]`.
+    Alarms(alarms::AlarmsArgs),
 }
 
 /// Runs the chosen verb and maps the outcome to the process exit code.
@@ -88,5 +91,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let config = SidecarConfig::load(None).context("cannot load the sidecar config")?;
             provision::execute(args, config.aws).await
         }
+        Command::Alarms(args) => alarms::execute(args),
     }
 }
