@@ -256,7 +256,7 @@ fn an_upward_import_is_reported_with_file_and_line() {
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
         problems[0].ends_with(
-            "event.rs:3: `event` (layer 0) imports `sinks` (layer 2); imports only go down"
+            "event.rs:3: `event` (layer 0) imports `sinks` (layer 3); imports only go down"
         ),
         "{}",
         problems[0]

@@ -11,3 +11,22 @@ pub fn workspace_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| std::path::PathBuf::from(".."))
 }
+
+/// Path of one of this package's binaries under test (`e2e-aistudio-sidecar`,
+/// `e2e-aistudio-server`, `e2e-aistudio-demo`: the real `main`s, see `tests/Cargo.toml`).
+/// Cargo builds a package's binaries before its integration tests run, into the profile
+/// folder that holds the test executable's `deps/`.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test -p tests`, which builds it",
+        bin.display()
+    );
+    bin
+}

@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::workspace_root;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
@@ -42,33 +41,14 @@ pub const LIFECYCLE_EVENTS: &[&str] = &[
     "server.log",
 ];
 
-/// Path of the `aistudio-server` binary, built once per test process with `cargo build -p server`.
+/// Path of the `aistudio-server` binary under test (built by Cargo for this package).
 ///
 /// `AISTUDIO_SERVER_BIN` overrides it (e.g. a release build).
 pub fn server_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("AISTUDIO_SERVER_BIN") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "server", "--bin", "aistudio-server"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("could not run cargo to build aistudio-server");
-        assert!(status.success(), "cargo build -p server failed");
-        // The test executable is target/<profile>/deps/<name>; the binary is target/<profile>/.
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps");
-        let bin = profile_dir.join("aistudio-server");
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
-    .clone()
+    match std::env::var("AISTUDIO_SERVER_BIN") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => crate::binary("e2e-aistudio-server"),
+    }
 }
 
 /// A running server process.

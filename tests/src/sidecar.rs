@@ -4,30 +4,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-/// Path of the `aistudio-sidecar` binary, built once per test process (a no-op when fresh).
+/// Path of the `aistudio-sidecar` binary under test (built by Cargo for this package).
 pub fn sidecar_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = crate::workspace_root();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "daemon", "--bin", "aistudio-sidecar"])
-                .current_dir(&root)
-                .status()
-                .expect("could not run cargo to build aistudio-sidecar");
-            assert!(status.success(), "cargo build -p daemon failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            target.join("debug").join("aistudio-sidecar")
-        })
-        .clone()
+    crate::binary("e2e-aistudio-sidecar")
 }
 
 /// A free loopback port (bound then released; the race with another process is acceptable in

@@ -87,22 +87,26 @@ fn production_code(text: &str) -> String {
         .join("\n")
 }
 
-/// The SDK operations called in `daemon/src` under `provision/` (`true`) or elsewhere (`false`).
+/// The SDK operations called by the `provision` crate (`true`) or at run time by the sidecar
+/// and the crate it shares with provisioning (`false`).
 fn called_ops(provision: bool) -> BTreeMap<String, Vec<String>> {
     let ops = all_ops();
-    let src = root().join("daemon/src");
+    let dirs: &[&str] = if provision {
+        &["provision/src"]
+    } else {
+        &["daemon/src", "core/src"]
+    };
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    for dir in dirs {
+        rust_files(&root().join(dir), &mut files);
+    }
     let mut called: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for file in files {
         let rel = file
-            .strip_prefix(&src)
+            .strip_prefix(root())
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        if rel.starts_with("provision/") != provision {
-            continue;
-        }
         let code = production_code(&std::fs::read_to_string(&file).unwrap());
         // `.operation()` — the fluent builder call of an SDK client.
         for (i, _) in code.match_indices("()") {
@@ -516,7 +520,8 @@ fn config_fields() -> Vec<(String, String)> {
         "daemon/src/sinks/mod.rs",
         "daemon/src/sinks/file.rs",
         "daemon/src/sinks/cloudwatch_logs/config.rs",
-        "daemon/src/metrics/config.rs",
+        "daemon/src/metric_stage/config.rs",
+        "core/src/aws/mod.rs",
         "daemon/src/redact/config.rs",
     ];
     let mut out = Vec::new();
