@@ -19,6 +19,7 @@ use crate::job::{Job, JobIds};
 use crate::metrics as m;
 use crate::providers::{ProviderRequest, Registry};
 use crate::ratelimit::{retry_after_secs, RateLimiter};
+use crate::sampled_log::Samplers;
 use crate::shutdown::Drain;
 use crate::sse::{self, StreamSpec};
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub drain: Arc<Drain>,
     /// Process start, for `uptime_s`.
     pub started: Instant,
+    /// Log sampling of repeated rejections.
+    pub samplers: Arc<Samplers>,
 }
 
 /// Errors building the state.
@@ -73,6 +76,8 @@ impl AppState {
             Some(Authenticator::new(secret, config.auth.leeway_s))
         };
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
+        let config_sample_interval = config.logging.sample_interval_ms;
+        let config_sample_burst = config.logging.sample_burst;
         Ok(Self {
             config,
             registry,
@@ -80,6 +85,10 @@ impl AppState {
             limiter,
             drain,
             started: Instant::now(),
+            samplers: Samplers::new(
+                Duration::from_millis(config_sample_interval),
+                config_sample_burst,
+            ),
         })
     }
 }

@@ -398,6 +398,14 @@ async fn a_low_open_files_limit_is_a_warning_and_the_server_still_serves() {
     assert_eq!(warning[0]["level"], "warn");
     assert_eq!(warning[0]["softLimit"], 512);
     assert!(proc_number(server.pid(), "status", "FDSize:", 0) >= 512);
+    // 512 descriptors: the connection cap leaves room for the health reserve and headroom.
+    let cap = events(&logs, "server.connection_cap");
+    assert_eq!(cap.len(), 1, "{logs:?}");
+    assert_eq!(cap[0]["maxConnections"], 512 - 256 - 32);
+    assert_eq!(
+        events(&logs, "server.started")[0]["maxConnections"],
+        512 - 256 - 32
+    );
     let health = reqwest::get(format!("{}/api/health", server.url()))
         .await
         .unwrap();

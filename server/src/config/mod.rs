@@ -19,12 +19,30 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_KEEPALIVE_MS: u64 = 15_000;
 /// Default drain deadline after SIGTERM, in milliseconds (below ECS's 30 s stopTimeout).
 pub const DEFAULT_DRAIN_DEADLINE_MS: u64 = 25_000;
-/// Default per-user rate limit (the seeds' 10 requests per minute).
+/// Default per-user rate limit (the seeds' guide: 10 requests per user per one-minute window).
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 10;
+/// Default time a connection gets to deliver a complete request head, from accept or from
+/// its first byte after an idle keep-alive pause (nginx's `client_header_timeout` is 60 s;
+/// an ALB sends a whole head at once, so 10 s only cuts off slow or silent clients).
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default idle keep-alive timeout: longer than the ALB's 60 s idle timeout, as AWS advises
+/// for targets, so the ALB always closes an idle connection first and never sends a request
+/// on one the server is closing (which the ALB would answer with a 502).
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 75_000;
+/// Default cap on open API connections (the 10,000 concurrent streams the server is sized
+/// for); lowered at start to fit the open-files limit (see `connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default cap on connections from one peer address; 0 = off, because behind an ALB every
+/// peer is an ALB node carrying many clients.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 0;
 /// Default JWT clock-skew leeway in seconds.
 pub const DEFAULT_JWT_LEEWAY_S: u64 = 0;
 /// Default log file size before rotation (50 MiB).
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 50 * 1024 * 1024;
+/// Default interval of log sampling for repeated rejections, in milliseconds.
+pub const DEFAULT_LOG_SAMPLE_INTERVAL_MS: u64 = 10_000;
+/// Default number of each repeated rejection logged in full per sampling interval.
+pub const DEFAULT_LOG_SAMPLE_BURST: u32 = 10;
 /// Default number of rotated log files kept.
 pub const DEFAULT_LOG_MAX_FILES: usize = 5;
 /// Default simulated time to first token, in milliseconds.
@@ -134,6 +152,16 @@ pub struct ServerConfig {
     pub keepalive_ms: u64,
     /// How long in-flight streams may run after SIGTERM, in milliseconds (env `DRAIN_DEADLINE_MS`).
     pub drain_deadline_ms: u64,
+    /// Time allowed for a complete request head, from accept (or from the first byte after
+    /// a keep-alive pause), in milliseconds (env `HEADER_READ_TIMEOUT_MS`).
+    pub header_read_timeout_ms: u64,
+    /// Idle keep-alive timeout between requests, in milliseconds; keep it above the load
+    /// balancer's idle timeout (env `IDLE_TIMEOUT_MS`).
+    pub idle_timeout_ms: u64,
+    /// Open API connections at most, lowered to fit the open-files limit (env `MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Open connections per peer address at most; 0 = no cap (env `MAX_CONNECTIONS_PER_PEER`).
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for ServerConfig {
@@ -145,6 +173,10 @@ impl Default for ServerConfig {
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             keepalive_ms: DEFAULT_KEEPALIVE_MS,
             drain_deadline_ms: DEFAULT_DRAIN_DEADLINE_MS,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
         }
     }
 }
@@ -202,6 +234,12 @@ pub struct LoggingConfig {
     pub max_files: usize,
     /// Minimum level: debug, info, warn or error (env `LOG_LEVEL`).
     pub level: String,
+    /// Sampling interval for repeated rejections (bad tokens, refused connections), in
+    /// milliseconds; each interval logs `sample_burst` of each in full and one summary line
+    /// (env `LOG_SAMPLE_INTERVAL_MS`).
+    pub sample_interval_ms: u64,
+    /// Repeated rejections of each kind logged in full per interval (env `LOG_SAMPLE_BURST`).
+    pub sample_burst: u32,
 }
 
 impl Default for LoggingConfig {
@@ -211,6 +249,8 @@ impl Default for LoggingConfig {
             max_bytes: DEFAULT_LOG_MAX_BYTES,
             max_files: DEFAULT_LOG_MAX_FILES,
             level: "info".to_string(),
+            sample_interval_ms: DEFAULT_LOG_SAMPLE_INTERVAL_MS,
+            sample_burst: DEFAULT_LOG_SAMPLE_BURST,
         }
     }
 }
@@ -349,6 +389,21 @@ impl Config {
                     }
                 }
             }
+        }
+        if self.server.header_read_timeout_ms == 0 || self.server.idle_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "server.header_read_timeout_ms and server.idle_timeout_ms must be above 0".into(),
+            ));
+        }
+        if self.logging.sample_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "logging.sample_interval_ms must be above 0".into(),
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections must be at least 1".into(),
+            ));
         }
         if !matches!(
             self.logging.level.as_str(),
