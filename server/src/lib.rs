@@ -30,10 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::routes::AppState;
-use crate::shutdown::{Drain, DrainOutcome};
-
-/// How long to wait for connections to close after the drain before returning anyway.
-const CONNECTION_CLOSE_GRACE: Duration = Duration::from_secs(3);
+use crate::shutdown::{Drain, DrainOutcome, CONNECTION_CLOSE_GRACE};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]

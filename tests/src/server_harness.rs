@@ -44,6 +44,7 @@ pub const LIFECYCLE_EVENTS: &[&str] = &[
     "server.connection_cap",
     "server.connection_refused",
     "server.log_suppressed",
+    "server.shutdown_forced",
 ];
 
 /// Path of the `aistudio-server` binary, built once per test process with `cargo build -p server`.
