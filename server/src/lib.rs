@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod config;
 pub mod connections;
 pub mod fd_table;

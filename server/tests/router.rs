@@ -321,3 +321,19 @@ async fn models_lists_the_defaults() {
         .collect();
     assert_eq!(ids, ["claude-3-5-sonnet", "gemini-1.5-pro", "gpt-4o"]);
 }
+
+#[tokio::test]
+async fn two_authorization_headers_are_ambiguous() {
+    let t = token("vera");
+    let req = Request::post("/v1/chat/completions")
+        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+        .body(Body::from(hello("gpt-4o", false).to_string()))
+        .unwrap();
+    let r = app().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(body_json(r).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more than one Authorization header"));
+}

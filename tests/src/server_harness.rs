@@ -592,6 +592,35 @@ pub async fn scrape(server: &Server) -> String {
         .expect("metrics body")
 }
 
+/// An HS256 JWT with exactly this header and these claims, signed with `secret` by Python's
+/// standard library (`hmac`), independently of the server's own JWT code.
+pub fn sign_jwt(secret: &str, header: &Value, claims: &Value) -> String {
+    const SIGNER: &str = "import base64,hashlib,hmac,sys\n\
+        b=lambda x: base64.urlsafe_b64encode(x).rstrip(b'=')\n\
+        m=b(sys.argv[2].encode())+b'.'+b(sys.argv[3].encode())\n\
+        s=hmac.new(sys.argv[1].encode(),m,hashlib.sha256).digest()\n\
+        print((m+b'.'+b(s)).decode())";
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            SIGNER,
+            secret,
+            &header.to_string(),
+            &claims.to_string(),
+        ])
+        .output()
+        .expect("python3 is needed to sign test tokens");
+    assert!(
+        out.status.success(),
+        "signer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8 token")
+        .trim()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

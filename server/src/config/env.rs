@@ -50,6 +50,15 @@ impl Config {
         if let Some(v) = parse_env(&get, "JWT_LEEWAY_S", "seconds")? {
             self.auth.leeway_s = v;
         }
+        if let Some(v) = parse_env(&get, "AUTH_FAILURE_BURST", "a failure count")? {
+            self.auth.failure_burst = v;
+        }
+        if let Some(v) = parse_env(&get, "AUTH_FAILURE_WINDOW_MS", "milliseconds")? {
+            self.auth.failure_window_ms = v;
+        }
+        if let Some(v) = parse_env(&get, "AUTH_MAX_FAILURES_PER_CONNECTION", "a failure count")? {
+            self.auth.max_failures_per_connection = v;
+        }
         if let Some(v) = parse_env(&get, "RATE_LIMIT_PER_MINUTE", "a request count")? {
             self.rate_limit.requests_per_minute = v;
         }

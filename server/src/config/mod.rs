@@ -35,6 +35,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default cap on connections from one peer address; 0 = off, because behind an ALB every
 /// peer is an ALB node carrying many clients.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 0;
+/// Default failed authentications allowed per peer address per window before `429`.
+pub const DEFAULT_AUTH_FAILURE_BURST: u32 = 20;
+/// Default window of the per-peer failed-authentication limit, in milliseconds.
+pub const DEFAULT_AUTH_FAILURE_WINDOW_MS: u64 = 60_000;
+/// Default failed authentications after which a connection is closed.
+pub const DEFAULT_AUTH_MAX_FAILURES_PER_CONNECTION: u32 = 10;
 /// Default JWT clock-skew leeway in seconds.
 pub const DEFAULT_JWT_LEEWAY_S: u64 = 0;
 /// Default log file size before rotation (50 MiB).
@@ -182,7 +188,7 @@ impl Default for ServerConfig {
 }
 
 /// JWT authentication.
-#[derive(Clone, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// HS256 secret (env `JWT_SECRET`); required unless auth is disabled.
@@ -191,6 +197,27 @@ pub struct AuthConfig {
     pub disabled: bool,
     /// Allowed clock skew for `exp`/`nbf` in seconds (env `JWT_LEEWAY_S`).
     pub leeway_s: u64,
+    /// Failed authentications per peer address per window before they are answered `429`;
+    /// 0 = no limit (env `AUTH_FAILURE_BURST`).
+    pub failure_burst: u32,
+    /// Window of that limit, in milliseconds, from the first failure (env `AUTH_FAILURE_WINDOW_MS`).
+    pub failure_window_ms: u64,
+    /// Failed authentications after which the connection is closed; 0 = never
+    /// (env `AUTH_MAX_FAILURES_PER_CONNECTION`).
+    pub max_failures_per_connection: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            disabled: false,
+            leeway_s: DEFAULT_JWT_LEEWAY_S,
+            failure_burst: DEFAULT_AUTH_FAILURE_BURST,
+            failure_window_ms: DEFAULT_AUTH_FAILURE_WINDOW_MS,
+            max_failures_per_connection: DEFAULT_AUTH_MAX_FAILURES_PER_CONNECTION,
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -202,6 +229,12 @@ impl std::fmt::Debug for AuthConfig {
             )
             .field("disabled", &self.disabled)
             .field("leeway_s", &self.leeway_s)
+            .field("failure_burst", &self.failure_burst)
+            .field("failure_window_ms", &self.failure_window_ms)
+            .field(
+                "max_failures_per_connection",
+                &self.max_failures_per_connection,
+            )
             .finish()
     }
 }
