@@ -256,7 +256,11 @@ fn with_user(mut response: Response, user: &Arc<str>) -> Response {
     response
 }
 
-fn authenticate(state: &AppState, req: &Request, request_id: &str) -> Result<Arc<str>, Response> {
+fn authenticate(
+    state: &AppState,
+    req: &Request,
+    request_id: &str,
+) -> Result<Arc<str>, Box<Response>> {
     let Some(auth) = &state.auth else {
         return Ok(Arc::from(ANONYMOUS_USER));
     };
@@ -269,7 +273,7 @@ fn authenticate(state: &AppState, req: &Request, request_id: &str) -> Result<Arc
     };
     verified
         .map(Arc::from)
-        .map_err(|e| auth_rejected(state, req, request_id, e))
+        .map_err(|e| Box::new(auth_rejected(state, req, request_id, e)))
 }
 
 /// The answer to a rejected authentication: 401, or 429 once the peer is past its failure
@@ -348,7 +352,7 @@ async fn chat_completions(
     }
     let user = match authenticate(&state, &req, &request_id) {
         Ok(u) => u,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(wait) = state.limiter.check(&user, Instant::now()) {
         let retry = retry_after_secs(wait);
