@@ -354,7 +354,7 @@ async fn chat_completions(
         Ok(u) => u,
         Err(response) => return *response,
     };
-    if let Err(wait) = state.limiter.check(&user, Instant::now()) {
+    if let Err(wait) = state.limiter.check(&user, TokioInstant::now()) {
         let retry = retry_after_secs(wait);
         tracing::warn!(
             event = "ratelimit.rejected",
@@ -370,7 +370,7 @@ async fn chat_completions(
             "rate_limit_error",
             Some("rate_limit_exceeded"),
             format!(
-                "rate limit of {} requests per minute exceeded; retry after {retry} s",
+                "rate limit of {} requests per user per minute (any 60 s window) exceeded; retry after {retry} s",
                 state.config.rate_limit.requests_per_minute
             ),
         )

@@ -243,7 +243,8 @@ impl std::fmt::Debug for AuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Requests per minute per user; 0 disables the limit (env `RATE_LIMIT_PER_MINUTE`).
+    /// Requests accepted per user in any 60 s window (sliding: never more, whatever the
+    /// window's start); 0 disables the limit (env `RATE_LIMIT_PER_MINUTE`).
     pub requests_per_minute: u32,
 }
 
