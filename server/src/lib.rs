@@ -121,6 +121,7 @@ pub async fn run(
         r = &mut metrics_srv => return serve_result("metrics", r),
     }
 
+    drain.start();
     tracing::info!(
         event = "server.draining",
         activeJobs = drain.active(),

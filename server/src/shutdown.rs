@@ -114,9 +114,15 @@ impl Drain {
         }
     }
 
+    /// Turns health 503 and refuses new jobs (before `server.draining` is logged, so whoever
+    /// reads that line sees the 503).
+    pub fn start(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
     /// Starts draining and waits for in-flight jobs, cancelling them at `deadline`.
     pub async fn drain(&self, deadline: Duration) -> DrainOutcome {
-        self.draining.store(true, Ordering::SeqCst);
+        self.start();
         if tokio::time::timeout(deadline, self.wait_idle())
             .await
             .is_ok()

@@ -29,9 +29,10 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// for targets, so the ALB always closes an idle connection first and never sends a request
 /// on one the server is closing (which the ALB would answer with a 502).
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 75_000;
-/// Default cap on open API connections (the 10,000 concurrent streams the server is sized
-/// for); lowered at start to fit the open-files limit (see `connections`).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default cap on open API connections: above the 10,000 concurrent streams the server is
+/// sized for, with room for idle keep-alive connections; lowered at start to fit the
+/// open-files limit (see `connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// Default cap on connections from one peer address; 0 = off, because behind an ALB every
 /// peer is an ALB node carrying many clients.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 0;
