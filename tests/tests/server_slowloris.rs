@@ -1,6 +1,8 @@
 //! End-to-end: a slowloris attack on the real binary. 2,500 connections — half send nothing,
-//! half send one header byte a second and never finish their head — against a connection
-//! cap of 2,000, reconnecting whenever the server closes them, for 15 s. Throughout,
+//! half send one header byte a second and never finish their head — against a server whose
+//! open-files limit is 2,304 (so the cap it derives is 2,016: the limit less 256 descriptors
+//! of headroom and the 32-connection health reserve), reconnecting whenever the server
+//! closes them, for 15 s: more connections than the server has descriptors. Throughout,
 //! `/api/health` on a fresh connection (as the ALB's check) must answer 200 within 100 ms,
 //! the server must never hold more than its cap plus the health reserve, and it must shed
 //! the attackers by evicting the oldest silent connection at the cap. (The timeouts alone
@@ -19,8 +21,10 @@ use tokio::net::TcpStream;
 
 /// Attacking connections (the brief: thousands, bounded for a 2-core machine).
 const ATTACKERS: usize = 2_500;
-/// The server's connection cap in this test, below the attackers so the cap is reached.
-const CAP: &str = "2000";
+/// The server's open-files limit in this test, below the attackers.
+const NOFILE: u64 = 2_304;
+/// The cap the server derives from it (server/src/connections: limit − 256 − 32).
+const CAP: u64 = NOFILE - 256 - 32;
 /// Header-read timeout in this test (ms), short so it fires several times within the attack.
 const HEADER_TIMEOUT_MS: u64 = 4_000;
 /// How long health is probed under attack.
@@ -95,12 +99,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_within_100ms_while_2500_slowloris_connections_hold_the_cap() {
     let header_timeout = HEADER_TIMEOUT_MS.to_string();
-    let server = Server::start(&env_with(&[
-        ("MAX_CONNECTIONS", CAP),
-        ("HEADER_READ_TIMEOUT_MS", &header_timeout),
-        ("LOG_SAMPLE_INTERVAL_MS", "1000"),
-    ]))
+    let server = Server::start_with_nofile(
+        &env_with(&[
+            ("HEADER_READ_TIMEOUT_MS", &header_timeout),
+            ("LOG_SAMPLE_INTERVAL_MS", "1000"),
+        ]),
+        NOFILE,
+    )
     .await;
+    assert_eq!(
+        events(&server.logs(), "server.started")[0]["maxConnections"],
+        CAP
+    );
     let addr = api_addr(&server);
     let stats = Arc::new(Stats::default());
     let mut attackers = Vec::with_capacity(ATTACKERS);
@@ -111,7 +121,7 @@ async fn health_answers_within_100ms_while_2500_slowloris_connections_hold_the_c
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let cap: f64 = CAP.parse().unwrap();
+    let cap = CAP as f64;
     let mut latencies = Vec::new();
     let mut failures = Vec::new();
     let mut peak_server_open = 0.0f64;
