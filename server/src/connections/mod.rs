@@ -106,6 +106,13 @@ impl Refusal {
     }
 }
 
+impl Slots {
+    /// Sets the open-connections gauge: connections holding a slot.
+    fn publish(&self) {
+        metrics::gauge!(m::OPEN_CONNECTIONS).set((self.normal + self.reserve) as f64);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Slots {
     normal: usize,
@@ -154,7 +161,12 @@ impl Registry {
         let kind = if slots.normal < self.limits.max_connections {
             Admission::Normal
         } else if let Some((_, victim)) = slots.waiting.pop_first() {
+            // The slot passes to the newcomer now, not when the victim's task has closed its
+            // socket (the descriptor headroom covers that moment), so the count never
+            // exceeds the cap and the reserve stays for connections with real requests.
             victim.evict();
+            victim.release_slot();
+            slots.normal = slots.normal.saturating_sub(1);
             slots.evicted += 1;
             metrics::counter!(m::CONNECTIONS_EVICTED).increment(1);
             Admission::Normal
@@ -174,8 +186,11 @@ impl Registry {
             Admission::Reserve => slots.reserve += 1,
         }
         *slots.per_peer.entry(peer).or_insert(0) += 1;
-        slots.waiting.insert(id, Arc::clone(&state));
-        metrics::gauge!(m::OPEN_CONNECTIONS).increment(1.0);
+        if kind == Admission::Normal {
+            // Reserve connections are not evictable: they have a 1 s header deadline anyway.
+            slots.waiting.insert(id, Arc::clone(&state));
+        }
+        slots.publish();
         Ok(Ticket(state))
     }
 
@@ -186,9 +201,11 @@ impl Registry {
 
     fn release(&self, state: &ConnState) {
         let mut slots = self.slots();
-        match state.admission() {
-            Admission::Normal => slots.normal = slots.normal.saturating_sub(1),
-            Admission::Reserve => slots.reserve = slots.reserve.saturating_sub(1),
+        if state.release_slot() {
+            match state.admission() {
+                Admission::Normal => slots.normal = slots.normal.saturating_sub(1),
+                Admission::Reserve => slots.reserve = slots.reserve.saturating_sub(1),
+            }
         }
         if let Some(n) = slots.per_peer.get_mut(&state.peer()) {
             *n = n.saturating_sub(1);
@@ -197,7 +214,7 @@ impl Registry {
             }
         }
         slots.waiting.remove(&state.id());
-        metrics::gauge!(m::OPEN_CONNECTIONS).decrement(1.0);
+        slots.publish();
     }
 
     /// Open connections: (normal, reserve).
@@ -273,8 +290,9 @@ mod tests {
         assert!(first.state().is_evicted());
         assert!(!second.state().is_evicted());
         assert_eq!(r.evicted(), 1);
+        assert_eq!(r.open(), (2, 0), "the victim's slot passed to the newcomer");
         drop(first);
-        assert_eq!(r.open(), (2, 0));
+        assert_eq!(r.open(), (2, 0), "and is not freed twice");
     }
 
     #[test]

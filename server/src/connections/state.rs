@@ -48,6 +48,8 @@ pub struct ConnState {
     registry: Arc<Registry>,
     /// HTTP/1 and idle after a response: the next byte read starts a request head.
     awaiting_head: AtomicBool,
+    /// The slot was given up (at eviction, or when the connection ended).
+    slot_released: AtomicBool,
     http1: AtomicBool,
     timing: Mutex<Timing>,
     changed: Notify,
@@ -70,6 +72,7 @@ impl ConnState {
             header_timeout,
             registry,
             awaiting_head: AtomicBool::new(false),
+            slot_released: AtomicBool::new(false),
             http1: AtomicBool::new(false),
             timing: Mutex::new(Timing {
                 active: 0,
@@ -157,6 +160,11 @@ impl ConnState {
             }
             self.changed.notify_one();
         }
+    }
+
+    /// Gives up the slot; true the first time only.
+    pub(super) fn release_slot(&self) -> bool {
+        !self.slot_released.swap(true, Ordering::Relaxed)
     }
 
     pub(super) fn evict(&self) {
