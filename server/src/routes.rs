@@ -391,7 +391,24 @@ async fn handle_chat(
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.body_limit_bytes;
-    let body = Bytes::from_request(req, &()).await.map_err(|rej| {
+    let body_ms = state.config.server.body_read_timeout_ms;
+    // The head had its own deadline; a body sent a byte at a time would hold the request
+    // (and its connection) open without one.
+    let read = tokio::time::timeout(
+        Duration::from_millis(body_ms),
+        Bytes::from_request(req, &()),
+    );
+    let body = read.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            format!(
+                "the request body did not arrive within {body_ms} ms; send the whole body promptly"
+            ),
+        )
+    })?;
+    let body = body.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -230,3 +230,31 @@ async fn at_the_cap_with_every_slot_busy_the_reserve_answers_health_only() {
     drop(streams);
     server.stop(&[&token]).await;
 }
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_answered_408() {
+    let server = Server::start(&env_with(&[("BODY_READ_TIMEOUT_MS", "500")])).await;
+    let token = server.token("sam");
+    let mut tcp = TcpStream::connect(api_addr(&server)).await.unwrap();
+    // The head promises 100 bytes; only 10 come.
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":"
+    );
+    let t0 = Instant::now();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut got))
+        .await
+        .expect("the server answered and closed");
+    let waited = t0.elapsed();
+    let text = String::from_utf8_lossy(&got);
+    println!("408 and close after {waited:?}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "answered after {waited:?}"
+    );
+    server.stop(&[&token]).await;
+}

@@ -32,6 +32,9 @@ impl Config {
         if let Some(v) = parse_env(&get, "HEADER_READ_TIMEOUT_MS", "milliseconds")? {
             self.server.header_read_timeout_ms = v;
         }
+        if let Some(v) = parse_env(&get, "BODY_READ_TIMEOUT_MS", "milliseconds")? {
+            self.server.body_read_timeout_ms = v;
+        }
         if let Some(v) = parse_env(&get, "IDLE_TIMEOUT_MS", "milliseconds")? {
             self.server.idle_timeout_ms = v;
         }

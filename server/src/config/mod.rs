@@ -25,6 +25,8 @@ pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 10;
 /// its first byte after an idle keep-alive pause (nginx's `client_header_timeout` is 60 s;
 /// an ALB sends a whole head at once, so 10 s only cuts off slow or silent clients).
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default time for a whole request body once its head arrived (1 MiB at 35 KB/s).
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
 /// Default idle keep-alive timeout: longer than the ALB's 60 s idle timeout, as AWS advises
 /// for targets, so the ALB always closes an idle connection first and never sends a request
 /// on one the server is closing (which the ALB would answer with a 502).
@@ -162,6 +164,9 @@ pub struct ServerConfig {
     /// Time allowed for a complete request head, from accept (or from the first byte after
     /// a keep-alive pause), in milliseconds (env `HEADER_READ_TIMEOUT_MS`).
     pub header_read_timeout_ms: u64,
+    /// Time for a whole request body after its head, in milliseconds; past it the answer is
+    /// 408 (env `BODY_READ_TIMEOUT_MS`).
+    pub body_read_timeout_ms: u64,
     /// Idle keep-alive timeout between requests, in milliseconds; keep it above the load
     /// balancer's idle timeout (env `IDLE_TIMEOUT_MS`).
     pub idle_timeout_ms: u64,
@@ -181,6 +186,7 @@ impl Default for ServerConfig {
             keepalive_ms: DEFAULT_KEEPALIVE_MS,
             drain_deadline_ms: DEFAULT_DRAIN_DEADLINE_MS,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
@@ -425,9 +431,12 @@ impl Config {
                 }
             }
         }
-        if self.server.header_read_timeout_ms == 0 || self.server.idle_timeout_ms == 0 {
+        if self.server.header_read_timeout_ms == 0
+            || self.server.idle_timeout_ms == 0
+            || self.server.body_read_timeout_ms == 0
+        {
             return Err(ConfigError::Invalid(
-                "server.header_read_timeout_ms and server.idle_timeout_ms must be above 0".into(),
+                "server.header_read_timeout_ms, body_read_timeout_ms and idle_timeout_ms must be above 0".into(),
             ));
         }
         if self.logging.sample_interval_ms == 0 {
