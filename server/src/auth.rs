@@ -45,9 +45,18 @@ pub enum AuthError {
     /// `alg` is `none` or anything but HS256.
     #[error("unsupported token algorithm: only HS256 is accepted")]
     UnsupportedAlgorithm,
-    /// A required claim (`sub`, `exp`) is missing or empty.
-    #[error("token lacks a required claim (sub, exp): issue a token with both")]
-    MissingClaim,
+    /// A required claim (`sub`, `exp`) is missing or empty; names the claim.
+    #[error("token lacks the required claim `{0}`: issue a token with both sub and exp")]
+    MissingClaim(&'static str),
+    /// The header lists critical extensions (`crit`, RFC 7515 §4.1.11), none of which this
+    /// server understands.
+    #[error(
+        "token header has a `crit` parameter; this server supports no critical JWS extensions"
+    )]
+    UnsupportedCritical,
+    /// More than one `Authorization` header: which one is meant cannot be known.
+    #[error("more than one Authorization header: send exactly one Authorization: Bearer <JWT>")]
+    AmbiguousAuthorization,
 }
 
 impl AuthError {
@@ -60,7 +69,9 @@ impl AuthError {
             AuthError::NotYetValid => "token_not_yet_valid",
             AuthError::BadSignature => "invalid_signature",
             AuthError::UnsupportedAlgorithm => "unsupported_algorithm",
-            AuthError::MissingClaim => "missing_claim",
+            AuthError::MissingClaim(_) => "missing_claim",
+            AuthError::UnsupportedCritical => "unsupported_critical_header",
+            AuthError::AmbiguousAuthorization => "ambiguous_authorization",
         }
     }
 }
@@ -110,26 +121,52 @@ impl Authenticator {
     /// Checks a compact JWT and returns its `sub`.
     pub fn verify(&self, token: &str) -> Result<String, AuthError> {
         check_header_alg(token)?;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
+        // Optional fields, so a missing claim is reported by name by the claim validation
+        // rather than as a deserialisation failure ("malformed").
+        let data = jsonwebtoken::decode::<PresentClaims>(token, &self.key, &self.validation)
+            .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                     AuthError::UnsupportedAlgorithm
                 }
-                ErrorKind::MissingRequiredClaim(_) => AuthError::MissingClaim,
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AuthError::MissingClaim(claim_name(claim))
+                }
                 _ => AuthError::Malformed,
-            },
-        )?;
-        if data.claims.sub.trim().is_empty() {
-            return Err(AuthError::MissingClaim);
+            })?;
+        let sub = data.claims.sub.unwrap_or_default();
+        if sub.trim().is_empty() {
+            return Err(AuthError::MissingClaim("sub"));
         }
-        Ok(data.claims.sub)
+        if data.claims.exp.is_none() {
+            return Err(AuthError::MissingClaim("exp"));
+        }
+        Ok(sub)
     }
 }
 
-/// Rejects `alg: none` (and any non-HS256 alg) before signature checks, so the reason is exact.
+/// The claims as read for verification: every one optional, so absence is named, not "malformed".
+#[derive(Debug, Deserialize)]
+struct PresentClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    exp: Option<u64>,
+}
+
+/// The static name of a required claim (only `sub` and `exp` are required).
+fn claim_name(claim: &str) -> &'static str {
+    match claim {
+        "sub" => "sub",
+        _ => "exp",
+    }
+}
+
+/// Rejects `alg: none` (and any non-HS256 alg) before signature checks, so the reason is
+/// exact; and any `crit` header (RFC 7515 §4.1.11: a recipient that does not understand a
+/// listed extension must reject the token, and this server understands none).
 fn check_header_alg(token: &str) -> Result<(), AuthError> {
     let segments: Vec<&str> = token.split('.').collect();
     if segments.len() != 3 {
@@ -141,10 +178,14 @@ fn check_header_alg(token: &str) -> Result<(), AuthError> {
     let header: serde_json::Value =
         serde_json::from_slice(&header).map_err(|_| AuthError::Malformed)?;
     match header.get("alg").and_then(serde_json::Value::as_str) {
-        Some("HS256") => Ok(()),
-        Some(_) => Err(AuthError::UnsupportedAlgorithm),
-        None => Err(AuthError::Malformed),
+        Some("HS256") => {}
+        Some(_) => return Err(AuthError::UnsupportedAlgorithm),
+        None => return Err(AuthError::Malformed),
     }
+    if header.get("crit").is_some() {
+        return Err(AuthError::UnsupportedCritical);
+    }
+    Ok(())
 }
 
 /// Errors while issuing a token.
@@ -247,6 +288,58 @@ mod tests {
     #[test]
     fn rejects_empty_sub() {
         let t = issue_token(SECRET, "", 60, None).unwrap();
-        assert_eq!(auth().verify(&t), Err(AuthError::MissingClaim));
+        assert_eq!(auth().verify(&t), Err(AuthError::MissingClaim("sub")));
+    }
+
+    /// A correctly signed HS256 token with this header and these claims.
+    fn signed(header: serde_json::Value, claims: serde_json::Value) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{h}.{c}");
+        let sig = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{input}.{sig}")
+    }
+
+    #[test]
+    fn a_missing_claim_is_named() {
+        let exp = crate::api::unix_now() + 600;
+        let hs = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+        let t = signed(hs.clone(), serde_json::json!({"exp": exp}));
+        let err = auth().verify(&t).unwrap_err();
+        assert_eq!(err, AuthError::MissingClaim("sub"));
+        assert!(err.to_string().contains("`sub`"), "{err}");
+        let t = signed(hs.clone(), serde_json::json!({"sub": "alice"}));
+        let err = auth().verify(&t).unwrap_err();
+        assert_eq!(err, AuthError::MissingClaim("exp"));
+        assert!(err.to_string().contains("`exp`"), "{err}");
+        // The same claims, well formed, are accepted: the helper signs correctly.
+        let t = signed(hs, serde_json::json!({"sub": "alice", "exp": exp}));
+        assert_eq!(auth().verify(&t).unwrap(), "alice");
+    }
+
+    #[test]
+    fn a_crit_header_is_rejected() {
+        let exp = crate::api::unix_now() + 600;
+        let claims = serde_json::json!({"sub": "alice", "exp": exp});
+        for crit in [
+            serde_json::json!(["exp"]),
+            serde_json::json!(["b64"]),
+            serde_json::json!([]),
+        ] {
+            let t = signed(
+                serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": crit, "b64": true}),
+                claims.clone(),
+            );
+            assert_eq!(
+                auth().verify(&t),
+                Err(AuthError::UnsupportedCritical),
+                "{crit}"
+            );
+        }
     }
 }

@@ -7,7 +7,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod config;
+pub mod connections;
 pub mod fd_table;
 pub mod job;
 pub mod logging;
@@ -15,6 +17,7 @@ pub mod metrics;
 pub mod providers;
 pub mod ratelimit;
 pub mod routes;
+pub mod sampled_log;
 pub mod serve;
 pub mod shutdown;
 pub mod sse;
@@ -28,10 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::routes::AppState;
-use crate::shutdown::{Drain, DrainOutcome};
-
-/// How long to wait for connections to close after the drain before returning anyway.
-const CONNECTION_CLOSE_GRACE: Duration = Duration::from_secs(3);
+use crate::shutdown::{Drain, DrainOutcome, CONNECTION_CLOSE_GRACE};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -82,22 +82,30 @@ pub async fn run(
     let metrics_listener = bind(&config.server.bind, config.server.metrics_port).await?;
     let port = api_listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let metrics_port = metrics_listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let limits = connection_limits(&config);
     let state = Arc::new(AppState::new(config, Arc::clone(&drain))?);
+    let samplers = Arc::clone(&state.samplers);
     tracing::info!(
         event = "server.started",
         port,
         metricsPort = metrics_port,
         version = env!("CARGO_PKG_VERSION"),
         models = state.registry.models().join(","),
+        maxConnections = limits.max_connections,
+        maxConnectionsPerPeer = limits.max_per_peer,
+        headerReadTimeoutMs =
+            u64::try_from(limits.header_read_timeout.as_millis()).unwrap_or(u64::MAX),
+        idleTimeoutMs = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX),
         "listening (HTTP/1.1 and h2c)"
     );
 
     let stop = CancellationToken::new();
     let app = routes::router(state);
+    let sampler_task = tokio::spawn(Arc::clone(&samplers).run(stop.clone()));
     let mut api = tokio::spawn({
         let stop = stop.clone();
         async move {
-            serve::serve_api(api_listener, app, stop).await;
+            serve::serve_api(api_listener, app, limits, samplers, stop).await;
             Ok::<(), std::io::Error>(())
         }
     });
@@ -113,6 +121,7 @@ pub async fn run(
         r = &mut metrics_srv => return serve_result("metrics", r),
     }
 
+    drain.start();
     tracing::info!(
         event = "server.draining",
         activeJobs = drain.active(),
@@ -127,6 +136,7 @@ pub async fn run(
     })
     .await
     .is_ok();
+    let _ = sampler_task.await;
     let cancelled = match outcome {
         DrainOutcome::Finished => 0,
         DrainOutcome::DeadlineExceeded(n) => n,
@@ -138,6 +148,32 @@ pub async fn run(
         "server stopped"
     );
     Ok(())
+}
+
+/// The connection limits from the config, the cap fitted to the open-files limit.
+fn connection_limits(config: &Config) -> connections::Limits {
+    let soft_limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    // A stream on an upstream provider holds a second socket.
+    let upstream = config
+        .providers
+        .values()
+        .any(|p| matches!(p, config::ProviderConfig::Openai(_)));
+    let max = connections::effective_max_connections(
+        config.server.max_connections,
+        soft_limit,
+        if upstream { 2 } else { 1 },
+    );
+    if max < config.server.max_connections {
+        tracing::warn!(
+            event = "server.connection_cap",
+            softLimit = soft_limit,
+            maxConnections = max,
+            "the open-files limit lowers the connection cap: raise nofile (ulimits in the ECS task definition) or lower MAX_CONNECTIONS"
+        );
+    }
+    connections::Limits::new(&config.server, max)
 }
 
 fn serve_result(

@@ -1,6 +1,7 @@
 //! `aistudio-server`: loads the config, installs JSON logging and serves until SIGTERM/SIGINT.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -87,26 +88,64 @@ fn main() -> anyhow::Result<()> {
             "could not pre-size the descriptor table; the first connections past each power of two may stall ~10 ms"
         ),
     }
+    // Before the serving runtime: the signal must be seen, and the backstop timed, by a
+    // thread that the serving load cannot delay.
+    let signalled = shutdown_clock(Duration::from_millis(config.server.drain_deadline_ms))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    runtime.block_on(async move {
-        let shutdown = shutdown_signal()?;
+    let result = runtime.block_on(async move {
+        let shutdown = async move {
+            // An error means the clock thread is gone: stop serving either way.
+            let _ = signalled.await;
+        };
         server::run(config, shutdown).await?;
         Ok(())
-    })
+    });
+    // Connections still open past the close grace (clients that stopped reading) are dropped
+    // here; blocking threads get a bounded wait, so the exit stays within the documented bound.
+    runtime.shutdown_timeout(server::shutdown::RUNTIME_SHUTDOWN_GRACE);
+    result
 }
 
-/// Resolves on SIGTERM (ECS stop) or SIGINT (Ctrl-C).
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+/// Starts the shutdown clock thread: on SIGTERM (ECS stop) or SIGINT (Ctrl-C) it fires the
+/// returned receiver, then exits the process if it is still running `deadline` +
+/// `FORCED_EXIT_AFTER_DEADLINE` later (see `server::shutdown`).
+fn shutdown_clock(deadline: Duration) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
+    let clock = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the shutdown clock")?;
+    let (mut term, mut int) = {
+        let _entered = clock.enter();
+        (
+            signal(SignalKind::terminate()).context("could not listen for SIGTERM")?,
+            signal(SignalKind::interrupt()).context("could not listen for SIGINT")?,
+        )
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shutdown-clock".into())
+        .spawn(move || {
+            clock.block_on(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                let _ = tx.send(());
+                let backstop =
+                    deadline.saturating_add(server::shutdown::FORCED_EXIT_AFTER_DEADLINE);
+                tokio::time::sleep(backstop).await;
+                tracing::warn!(
+                    event = "server.shutdown_forced",
+                    afterMs = u64::try_from(backstop.as_millis()).unwrap_or(u64::MAX),
+                    "the graceful shutdown overran its bound (a saturated runtime); exiting now"
+                );
+                std::process::exit(0);
+            })
+        })
+        .context("could not start the shutdown clock thread")?;
+    Ok(rx)
 }

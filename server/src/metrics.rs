@@ -26,6 +26,15 @@ pub const RATE_LIMITED: &str = "aistudio_ratelimit_rejected_total";
 /// Requests rejected by authentication, by reason.
 pub const AUTH_REJECTED: &str = "aistudio_auth_rejected_total";
 
+/// API connections open now.
+pub const OPEN_CONNECTIONS: &str = "aistudio_open_connections";
+/// Connections closed at accept, by reason (`per_peer_cap`, `full`).
+pub const CONNECTIONS_REFUSED: &str = "aistudio_connections_refused_total";
+/// Connections closed by a timeout, by which (`header_read`, `idle`).
+pub const CONNECTIONS_TIMED_OUT: &str = "aistudio_connections_timed_out_total";
+/// Connections that never sent a request, evicted at the cap to admit a newer one.
+pub const CONNECTIONS_EVICTED: &str = "aistudio_connections_evicted_total";
+
 /// Histogram buckets in seconds (1 ms … 60 s).
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -64,6 +73,13 @@ fn describe() {
     metrics::describe_counter!(TOKENS, "tokens streamed to clients");
     metrics::describe_counter!(RATE_LIMITED, "requests rejected by the rate limiter");
     metrics::describe_counter!(AUTH_REJECTED, "requests rejected by authentication");
+    metrics::describe_gauge!(OPEN_CONNECTIONS, "API connections open now");
+    metrics::describe_counter!(CONNECTIONS_REFUSED, "connections closed at accept by a cap");
+    metrics::describe_counter!(CONNECTIONS_TIMED_OUT, "connections closed by a timeout");
+    metrics::describe_counter!(
+        CONNECTIONS_EVICTED,
+        "silent connections evicted at the cap for a newer one"
+    );
 }
 
 /// Records a time to first token.

@@ -11,14 +11,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::json;
+use tokio::time::Instant as TokioInstant;
 
 use crate::api::{self, ApiError, ChatRequest};
-use crate::auth::{Authenticator, ANONYMOUS_USER};
+use crate::auth::{AuthError, Authenticator, ANONYMOUS_USER};
+use crate::auth_limit::AuthFailureLimiter;
 use crate::config::Config;
+use crate::connections::ConnState;
 use crate::job::{Job, JobIds};
 use crate::metrics as m;
 use crate::providers::{ProviderRequest, Registry};
 use crate::ratelimit::{retry_after_secs, RateLimiter};
+use crate::sampled_log::Samplers;
 use crate::shutdown::Drain;
 use crate::sse::{self, StreamSpec};
 
@@ -42,6 +46,10 @@ pub struct AppState {
     pub drain: Arc<Drain>,
     /// Process start, for `uptime_s`.
     pub started: Instant,
+    /// Log sampling of repeated rejections.
+    pub samplers: Arc<Samplers>,
+    /// Failed authentications per peer address.
+    pub auth_failures: AuthFailureLimiter,
 }
 
 /// Errors building the state.
@@ -73,6 +81,10 @@ impl AppState {
             Some(Authenticator::new(secret, config.auth.leeway_s))
         };
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
+        let config_sample_interval = config.logging.sample_interval_ms;
+        let config_sample_burst = config.logging.sample_burst;
+        let config_auth_burst = config.auth.failure_burst;
+        let config_auth_window = config.auth.failure_window_ms;
         Ok(Self {
             config,
             registry,
@@ -80,6 +92,14 @@ impl AppState {
             limiter,
             drain,
             started: Instant::now(),
+            auth_failures: AuthFailureLimiter::new(
+                config_auth_burst,
+                Duration::from_millis(config_auth_window),
+            ),
+            samplers: Samplers::new(
+                Duration::from_millis(config_sample_interval),
+                config_sample_burst,
+            ),
         })
     }
 }
@@ -91,6 +111,10 @@ pub struct RequestId(pub Arc<str>);
 /// The authenticated user, attached to responses for the `http.request` line.
 #[derive(Debug, Clone)]
 struct UserId(Arc<str>);
+
+/// Marks a response whose rejection was sampled out: no `http.request` line either.
+#[derive(Debug, Clone, Copy)]
+struct SuppressedLog;
 
 /// The API router (without the metrics endpoint, which has its own port).
 pub fn router(state: Arc<AppState>) -> Router {
@@ -136,6 +160,7 @@ async fn request_log(mut req: Request, next: Next) -> Response {
     }
     let status = response.status().as_u16();
     let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let suppressed = response.extensions().get::<SuppressedLog>().is_some();
     let user = response
         .extensions()
         .get::<UserId>()
@@ -178,11 +203,13 @@ async fn request_log(mut req: Request, next: Next) -> Response {
             );
         }
     };
-    line(match status {
-        500.. => tracing::Level::ERROR,
-        400..=499 => tracing::Level::WARN,
-        _ => tracing::Level::INFO,
-    });
+    if !suppressed {
+        line(match status {
+            500.. => tracing::Level::ERROR,
+            400..=499 => tracing::Level::WARN,
+            _ => tracing::Level::INFO,
+        });
+    }
     metrics::counter!(m::HTTP_REQUESTS, "route" => endpoint.clone(), "method" => method, "status" => status.to_string())
         .increment(1);
     metrics::histogram!(m::HTTP_DURATION, "route" => endpoint)
@@ -229,34 +256,83 @@ fn with_user(mut response: Response, user: &Arc<str>) -> Response {
     response
 }
 
-fn authenticate(state: &AppState, req: &Request, request_id: &str) -> Result<Arc<str>, ApiError> {
+fn authenticate(
+    state: &AppState,
+    req: &Request,
+    request_id: &str,
+) -> Result<Arc<str>, Box<Response>> {
     let Some(auth) = &state.auth else {
         return Ok(Arc::from(ANONYMOUS_USER));
     };
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
-    auth.verify_header(header).map(Arc::from).map_err(|e| {
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    let verified = if values.next().is_some() {
+        Err(AuthError::AmbiguousAuthorization)
+    } else {
+        auth.verify_header(first.map(|v| v.to_str().unwrap_or("\u{0}invalid")))
+    };
+    verified
+        .map(Arc::from)
+        .map_err(|e| Box::new(auth_rejected(state, req, request_id, e)))
+}
+
+/// The answer to a rejected authentication: 401, or 429 once the peer is past its failure
+/// burst; closes the connection after repeated failures; logs sampled (see `sampled_log`).
+fn auth_rejected(state: &AppState, req: &Request, request_id: &str, e: AuthError) -> Response {
+    let conn = req.extensions().get::<Arc<ConnState>>();
+    let retry = conn.and_then(|c| state.auth_failures.failed(c.peer(), TokioInstant::now()));
+    let max_per_conn = state.config.auth.max_failures_per_connection;
+    let close = conn.is_some_and(|c| max_per_conn > 0 && c.auth_failed() >= max_per_conn);
+    metrics::counter!(m::AUTH_REJECTED, "reason" => e.reason()).increment(1);
+    let logged = state.samplers.auth_rejected.admit();
+    if logged {
         tracing::warn!(
             event = "auth.rejected",
             requestId = request_id,
             reason = e.reason(),
+            rateLimited = retry.is_some(),
+            connectionClosed = close,
             error.name = "AuthError",
             error.message = %e,
             "request rejected by authentication"
         );
-        metrics::counter!(m::AUTH_REJECTED, "reason" => e.reason()).increment(1);
-        ApiError::new(
+    }
+    let error = match retry {
+        Some(wait) => {
+            let secs = retry_after_secs(wait);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("auth_rate_limited"),
+                format!("too many rejected authentication attempts from this address; retry after {secs} s with a valid token"),
+            )
+            .retry_after(secs)
+        }
+        None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
             Some(match e {
-                crate::auth::AuthError::Expired => "token_expired",
+                AuthError::Expired => "token_expired",
                 _ => "invalid_api_key",
             }),
             e.to_string(),
-        )
-    })
+        ),
+    };
+    let mut response = error.into_response();
+    if close {
+        if let Some(c) = conn {
+            c.request_close();
+        }
+        if req.version() <= axum::http::Version::HTTP_11 {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+    if !logged {
+        response.extensions_mut().insert(SuppressedLog);
+    }
+    response
 }
 
 async fn chat_completions(
@@ -276,9 +352,9 @@ async fn chat_completions(
     }
     let user = match authenticate(&state, &req, &request_id) {
         Ok(u) => u,
-        Err(e) => return e.into_response(),
+        Err(response) => return *response,
     };
-    if let Err(wait) = state.limiter.check(&user, Instant::now()) {
+    if let Err(wait) = state.limiter.check(&user, TokioInstant::now()) {
         let retry = retry_after_secs(wait);
         tracing::warn!(
             event = "ratelimit.rejected",
@@ -294,7 +370,7 @@ async fn chat_completions(
             "rate_limit_error",
             Some("rate_limit_exceeded"),
             format!(
-                "rate limit of {} requests per minute exceeded; retry after {retry} s",
+                "rate limit of {} requests per user per minute (any 60 s window) exceeded; retry after {retry} s",
                 state.config.rate_limit.requests_per_minute
             ),
         )
@@ -315,7 +391,24 @@ async fn handle_chat(
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.body_limit_bytes;
-    let body = Bytes::from_request(req, &()).await.map_err(|rej| {
+    let body_ms = state.config.server.body_read_timeout_ms;
+    // The head had its own deadline; a body sent a byte at a time would hold the request
+    // (and its connection) open without one.
+    let read = tokio::time::timeout(
+        Duration::from_millis(body_ms),
+        Bytes::from_request(req, &()),
+    );
+    let body = read.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            format!(
+                "the request body did not arrive within {body_ms} ms; send the whole body promptly"
+            ),
+        )
+    })?;
+    let body = body.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,4 +1,15 @@
 //! Graceful drain on SIGTERM: health turns 503, new jobs are refused, in-flight jobs run until a deadline.
+//!
+//! The exit's worst case is the drain deadline plus [`SHUTDOWN_GRACE`] (2 s): after the
+//! deadline, [`CANCEL_GRACE`] for cancelled jobs to send their final chunk,
+//! [`CONNECTION_CLOSE_GRACE`] for connections to close, [`RUNTIME_SHUTDOWN_GRACE`] for the
+//! runtime to drop what is left. Each wait is cut at its bound, so clients that stopped
+//! reading (whose jobs are never polled again, whose connections never finish) cost exactly
+//! that and no more. Those waits run on the serving runtime, whose timers fire late when it
+//! is saturated; so a thread of its own also times the shutdown from the signal and exits
+//! the process at [`FORCED_EXIT_AFTER_DEADLINE`] past the deadline if the graceful path has
+//! not finished. With the default 25 s deadline the process is gone by 27 s, 3 s before
+//! ECS's 30 s stopTimeout sends SIGKILL.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,8 +18,43 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// After the deadline, how long cancelled jobs get to send their final error chunk.
-pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// After the deadline, how long cancelled jobs get to send their final error chunk (a client
+/// that still reads gets it within milliseconds).
+pub const CANCEL_GRACE: Duration = Duration::from_millis(1_000);
+
+/// After the cancel grace, how long connections get to flush and close.
+pub const CONNECTION_CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// After `run` returns, how long the runtime may wait for its blocking threads (e.g. a DNS
+/// lookup of the upstream) before the process exits anyway.
+pub const RUNTIME_SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
+
+/// The documented worst case after the drain deadline: SIGTERM → exit takes at most the
+/// deadline plus this.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(2_000);
+
+/// The backstop: this long after the deadline (timed from the signal on a thread of its own)
+/// the process exits even if the graceful path is still running, e.g. on a runtime so busy
+/// that its timers fire late. The rest of [`SHUTDOWN_GRACE`] is for the process teardown.
+pub const FORCED_EXIT_AFTER_DEADLINE: Duration = Duration::from_millis(1_900);
+
+/// ECS's default container stopTimeout (and the one in deploy/ecs-task-definition.json):
+/// SIGKILL follows SIGTERM after this long.
+pub const ECS_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+// The graceful path fits before the backstop, the backstop inside the documented grace, and
+// the default deadline plus the grace leaves a 3 s margin below SIGKILL.
+const _: () = {
+    let graceful = CANCEL_GRACE
+        .saturating_add(CONNECTION_CLOSE_GRACE)
+        .saturating_add(RUNTIME_SHUTDOWN_GRACE);
+    assert!(graceful.as_millis() < FORCED_EXIT_AFTER_DEADLINE.as_millis());
+    assert!(FORCED_EXIT_AFTER_DEADLINE.as_millis() < SHUTDOWN_GRACE.as_millis());
+    assert!(
+        crate::config::DEFAULT_DRAIN_DEADLINE_MS as u128 + SHUTDOWN_GRACE.as_millis() + 3_000
+            <= ECS_STOP_TIMEOUT.as_millis()
+    );
+};
 
 /// Shared drain state.
 #[derive(Debug, Default)]
@@ -68,9 +114,15 @@ impl Drain {
         }
     }
 
+    /// Turns health 503 and refuses new jobs (before `server.draining` is logged, so whoever
+    /// reads that line sees the 503).
+    pub fn start(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
     /// Starts draining and waits for in-flight jobs, cancelling them at `deadline`.
     pub async fn drain(&self, deadline: Duration) -> DrainOutcome {
-        self.draining.store(true, Ordering::SeqCst);
+        self.start();
         if tokio::time::timeout(deadline, self.wait_idle())
             .await
             .is_ok()

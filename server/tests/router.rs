@@ -221,7 +221,8 @@ async fn rate_limit_is_429_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=30).contains(&retry), "{retry}");
+    // A sliding 60 s window: the first request leaves it 60 s after it was made.
+    assert!((59..=60).contains(&retry), "{retry}");
     assert_eq!(body_json(r).await["error"]["code"], "rate_limit_exceeded");
     // Another user still gets through.
     let r = app
@@ -320,4 +321,73 @@ async fn models_lists_the_defaults() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["claude-3-5-sonnet", "gemini-1.5-pro", "gpt-4o"]);
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_ambiguous() {
+    let t = token("vera");
+    let req = Request::post("/v1/chat/completions")
+        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+        .body(Body::from(hello("gpt-4o", false).to_string()))
+        .unwrap();
+    let r = app().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(body_json(r).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more than one Authorization header"));
+}
+
+/// Sends one chat request for `user`; returns the status and `Retry-After`.
+async fn status_and_retry(app: &Router, user: &str) -> (StatusCode, Option<u64>) {
+    let r = app
+        .clone()
+        .oneshot(chat(hello("gpt-4o", false), user))
+        .await
+        .unwrap();
+    let retry = r
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (r.status(), retry)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_rate_limit_is_10_per_user_in_any_minute_with_exact_retry_after() {
+    use std::time::Duration;
+    use tokio::time::advance;
+    let c = config();
+    assert_eq!(c.rate_limit.requests_per_minute, 10, "the guide's default");
+    let (app, _) = app_with(c);
+    // Ten requests 1 s apart, at t = 0 … 9 s.
+    for i in 0..10 {
+        assert_eq!(
+            status_and_retry(&app, "edgar").await.0,
+            StatusCode::OK,
+            "#{i}"
+        );
+        advance(Duration::from_secs(1)).await;
+    }
+    // t = 10 s: the 11th is refused until the first leaves the window at t = 60 s.
+    assert_eq!(
+        status_and_retry(&app, "edgar").await,
+        (StatusCode::TOO_MANY_REQUESTS, Some(50))
+    );
+    // t = 59.999 s: 1 ms to go, still refused; Retry-After rounds up to 1.
+    advance(Duration::from_millis(49_999)).await;
+    assert_eq!(
+        status_and_retry(&app, "edgar").await,
+        (StatusCode::TOO_MANY_REQUESTS, Some(1))
+    );
+    // t = 60 s: exactly one slot is free.
+    advance(Duration::from_millis(1)).await;
+    assert_eq!(status_and_retry(&app, "edgar").await.0, StatusCode::OK);
+    assert_eq!(
+        status_and_retry(&app, "edgar").await,
+        (StatusCode::TOO_MANY_REQUESTS, Some(1)),
+        "the next frees at t = 61 s, when the second request leaves"
+    );
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(status_and_retry(&app, "edgar").await.0, StatusCode::OK);
 }

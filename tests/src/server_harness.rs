@@ -39,6 +39,11 @@ pub const LIFECYCLE_EVENTS: &[&str] = &[
     "server.draining",
     "server.stopped",
     "server.log",
+    "server.accept_failed",
+    "server.connection_cap",
+    "server.connection_refused",
+    "server.log_suppressed",
+    "server.shutdown_forced",
 ];
 
 /// Path of the `aistudio-server` binary under test (built by Cargo for this package).
@@ -494,6 +499,106 @@ pub fn env_with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         .collect();
     v.extend_from_slice(extra);
     v
+}
+
+/// The socket address of the API port (`127.0.0.1:PORT`).
+pub fn api_addr(server: &Server) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], server.port))
+}
+
+/// One request over a fresh raw HTTP/1.1 connection (`Connection: close`), read to EOF:
+/// returns the status code (0 if the server closed without answering), the whole
+/// response and the time from before `connect` to the end of the response.
+pub async fn raw_request(
+    addr: std::net::SocketAddr,
+    request_head: &str,
+) -> (u16, String, Duration) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let started = std::time::Instant::now();
+    let fut = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the server");
+        tcp.write_all(request_head.as_bytes())
+            .await
+            .expect("write the request");
+        let mut out = Vec::new();
+        // A reset after a complete answer still leaves the answer in `out`.
+        let _ = tcp.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let text = tokio::time::timeout(WAIT_LIMIT, fut)
+        .await
+        .expect("raw request timed out");
+    let elapsed = started.elapsed();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text, elapsed)
+}
+
+/// `GET /api/health` on a fresh connection, as the ALB's health check does.
+pub async fn raw_health(addr: std::net::SocketAddr) -> (u16, Duration) {
+    let (status, _, elapsed) = raw_request(
+        addr,
+        "GET /api/health HTTP/1.1\r\nHost: health\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    (status, elapsed)
+}
+
+/// The sum of every sample of `name` (any labels) in Prometheus text, 0 when absent.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The server's `/metrics` text.
+pub async fn scrape(server: &Server) -> String {
+    reqwest::get(server.metrics_url())
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+/// An HS256 JWT with exactly this header and these claims, signed with `secret` by Python's
+/// standard library (`hmac`), independently of the server's own JWT code.
+pub fn sign_jwt(secret: &str, header: &Value, claims: &Value) -> String {
+    const SIGNER: &str = "import base64,hashlib,hmac,sys\n\
+        b=lambda x: base64.urlsafe_b64encode(x).rstrip(b'=')\n\
+        m=b(sys.argv[2].encode())+b'.'+b(sys.argv[3].encode())\n\
+        s=hmac.new(sys.argv[1].encode(),m,hashlib.sha256).digest()\n\
+        print((m+b'.'+b(s)).decode())";
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            SIGNER,
+            secret,
+            &header.to_string(),
+            &claims.to_string(),
+        ])
+        .output()
+        .expect("python3 is needed to sign test tokens");
+    assert!(
+        out.status.success(),
+        "signer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8 token")
+        .trim()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -219,7 +219,8 @@ async fn the_rate_limit_answers_429_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=30).contains(&retry), "Retry-After {retry}");
+    // A sliding 60 s window: the first request leaves it 60 s after it was made.
+    assert!((59..=60).contains(&retry), "Retry-After {retry}");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
     // Per user: dave is unaffected.
@@ -398,6 +399,14 @@ async fn a_low_open_files_limit_is_a_warning_and_the_server_still_serves() {
     assert_eq!(warning[0]["level"], "warn");
     assert_eq!(warning[0]["softLimit"], 512);
     assert!(proc_number(server.pid(), "status", "FDSize:", 0) >= 512);
+    // 512 descriptors: the connection cap leaves room for the health reserve and headroom.
+    let cap = events(&logs, "server.connection_cap");
+    assert_eq!(cap.len(), 1, "{logs:?}");
+    assert_eq!(cap[0]["maxConnections"], 512 - 256 - 32);
+    assert_eq!(
+        events(&logs, "server.started")[0]["maxConnections"],
+        512 - 256 - 32
+    );
     let health = reqwest::get(format!("{}/api/health", server.url()))
         .await
         .unwrap();

@@ -190,6 +190,8 @@ async fn main() -> anyhow::Result<()> {
         .env("BIND_ADDR", "127.0.0.1")
         .env("AUTH_DISABLED", "true")
         .env("RATE_LIMIT_PER_MINUTE", "0")
+        // Every stream is a connection: the cap must not turn the load into 503s.
+        .env("MAX_CONNECTIONS", (args.streams + 64).to_string())
         .env("SIM_TTFT_MS", args.ttft_ms.to_string())
         .env("SIM_TOKENS_PER_SECOND", args.tokens_per_second.to_string())
         .env("SIM_COMPLETION_TOKENS", args.tokens.to_string())

@@ -29,6 +29,21 @@ impl Config {
         if let Some(v) = parse_env(&get, "DRAIN_DEADLINE_MS", "milliseconds")? {
             self.server.drain_deadline_ms = v;
         }
+        if let Some(v) = parse_env(&get, "HEADER_READ_TIMEOUT_MS", "milliseconds")? {
+            self.server.header_read_timeout_ms = v;
+        }
+        if let Some(v) = parse_env(&get, "BODY_READ_TIMEOUT_MS", "milliseconds")? {
+            self.server.body_read_timeout_ms = v;
+        }
+        if let Some(v) = parse_env(&get, "IDLE_TIMEOUT_MS", "milliseconds")? {
+            self.server.idle_timeout_ms = v;
+        }
+        if let Some(v) = parse_env(&get, "MAX_CONNECTIONS", "a connection count")? {
+            self.server.max_connections = v;
+        }
+        if let Some(v) = parse_env(&get, "MAX_CONNECTIONS_PER_PEER", "a connection count")? {
+            self.server.max_connections_per_peer = v;
+        }
         if let Some(v) = get("JWT_SECRET").filter(|v| !v.is_empty()) {
             self.auth.jwt_secret = Some(v);
         }
@@ -37,6 +52,15 @@ impl Config {
         }
         if let Some(v) = parse_env(&get, "JWT_LEEWAY_S", "seconds")? {
             self.auth.leeway_s = v;
+        }
+        if let Some(v) = parse_env(&get, "AUTH_FAILURE_BURST", "a failure count")? {
+            self.auth.failure_burst = v;
+        }
+        if let Some(v) = parse_env(&get, "AUTH_FAILURE_WINDOW_MS", "milliseconds")? {
+            self.auth.failure_window_ms = v;
+        }
+        if let Some(v) = parse_env(&get, "AUTH_MAX_FAILURES_PER_CONNECTION", "a failure count")? {
+            self.auth.max_failures_per_connection = v;
         }
         if let Some(v) = parse_env(&get, "RATE_LIMIT_PER_MINUTE", "a request count")? {
             self.rate_limit.requests_per_minute = v;
@@ -49,6 +73,12 @@ impl Config {
         }
         if let Some(v) = parse_env(&get, "LOG_MAX_FILES", "a file count")? {
             self.logging.max_files = v;
+        }
+        if let Some(v) = parse_env(&get, "LOG_SAMPLE_INTERVAL_MS", "milliseconds")? {
+            self.logging.sample_interval_ms = v;
+        }
+        if let Some(v) = parse_env(&get, "LOG_SAMPLE_BURST", "a line count")? {
+            self.logging.sample_burst = v;
         }
         if let Some(v) = get("LOG_LEVEL") {
             self.logging.level = v;

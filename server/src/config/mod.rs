@@ -19,12 +19,39 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_KEEPALIVE_MS: u64 = 15_000;
 /// Default drain deadline after SIGTERM, in milliseconds (below ECS's 30 s stopTimeout).
 pub const DEFAULT_DRAIN_DEADLINE_MS: u64 = 25_000;
-/// Default per-user rate limit (the seeds' 10 requests per minute).
+/// Default per-user rate limit (the seeds' guide: 10 requests per user per one-minute window).
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 10;
+/// Default time a connection gets to deliver a complete request head, from accept or from
+/// its first byte after an idle keep-alive pause (nginx's `client_header_timeout` is 60 s;
+/// an ALB sends a whole head at once, so 10 s only cuts off slow or silent clients).
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default time for a whole request body once its head arrived (1 MiB at 35 KB/s).
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+/// Default idle keep-alive timeout: longer than the ALB's 60 s idle timeout, as AWS advises
+/// for targets, so the ALB always closes an idle connection first and never sends a request
+/// on one the server is closing (which the ALB would answer with a 502).
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 75_000;
+/// Default cap on open API connections: above the 10,000 concurrent streams the server is
+/// sized for, with room for idle keep-alive connections; lowered at start to fit the
+/// open-files limit (see `connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+/// Default cap on connections from one peer address; 0 = off, because behind an ALB every
+/// peer is an ALB node carrying many clients.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 0;
+/// Default failed authentications allowed per peer address per window before `429`.
+pub const DEFAULT_AUTH_FAILURE_BURST: u32 = 20;
+/// Default window of the per-peer failed-authentication limit, in milliseconds.
+pub const DEFAULT_AUTH_FAILURE_WINDOW_MS: u64 = 60_000;
+/// Default failed authentications after which a connection is closed.
+pub const DEFAULT_AUTH_MAX_FAILURES_PER_CONNECTION: u32 = 10;
 /// Default JWT clock-skew leeway in seconds.
 pub const DEFAULT_JWT_LEEWAY_S: u64 = 0;
 /// Default log file size before rotation (50 MiB).
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 50 * 1024 * 1024;
+/// Default interval of log sampling for repeated rejections, in milliseconds.
+pub const DEFAULT_LOG_SAMPLE_INTERVAL_MS: u64 = 10_000;
+/// Default number of each repeated rejection logged in full per sampling interval.
+pub const DEFAULT_LOG_SAMPLE_BURST: u32 = 10;
 /// Default number of rotated log files kept.
 pub const DEFAULT_LOG_MAX_FILES: usize = 5;
 /// Default simulated time to first token, in milliseconds.
@@ -134,6 +161,19 @@ pub struct ServerConfig {
     pub keepalive_ms: u64,
     /// How long in-flight streams may run after SIGTERM, in milliseconds (env `DRAIN_DEADLINE_MS`).
     pub drain_deadline_ms: u64,
+    /// Time allowed for a complete request head, from accept (or from the first byte after
+    /// a keep-alive pause), in milliseconds (env `HEADER_READ_TIMEOUT_MS`).
+    pub header_read_timeout_ms: u64,
+    /// Time for a whole request body after its head, in milliseconds; past it the answer is
+    /// 408 (env `BODY_READ_TIMEOUT_MS`).
+    pub body_read_timeout_ms: u64,
+    /// Idle keep-alive timeout between requests, in milliseconds; keep it above the load
+    /// balancer's idle timeout (env `IDLE_TIMEOUT_MS`).
+    pub idle_timeout_ms: u64,
+    /// Open API connections at most, lowered to fit the open-files limit (env `MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Open connections per peer address at most; 0 = no cap (env `MAX_CONNECTIONS_PER_PEER`).
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for ServerConfig {
@@ -145,12 +185,17 @@ impl Default for ServerConfig {
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             keepalive_ms: DEFAULT_KEEPALIVE_MS,
             drain_deadline_ms: DEFAULT_DRAIN_DEADLINE_MS,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
         }
     }
 }
 
 /// JWT authentication.
-#[derive(Clone, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// HS256 secret (env `JWT_SECRET`); required unless auth is disabled.
@@ -159,6 +204,27 @@ pub struct AuthConfig {
     pub disabled: bool,
     /// Allowed clock skew for `exp`/`nbf` in seconds (env `JWT_LEEWAY_S`).
     pub leeway_s: u64,
+    /// Failed authentications per peer address per window before they are answered `429`;
+    /// 0 = no limit (env `AUTH_FAILURE_BURST`).
+    pub failure_burst: u32,
+    /// Window of that limit, in milliseconds, from the first failure (env `AUTH_FAILURE_WINDOW_MS`).
+    pub failure_window_ms: u64,
+    /// Failed authentications after which the connection is closed; 0 = never
+    /// (env `AUTH_MAX_FAILURES_PER_CONNECTION`).
+    pub max_failures_per_connection: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            disabled: false,
+            leeway_s: DEFAULT_JWT_LEEWAY_S,
+            failure_burst: DEFAULT_AUTH_FAILURE_BURST,
+            failure_window_ms: DEFAULT_AUTH_FAILURE_WINDOW_MS,
+            max_failures_per_connection: DEFAULT_AUTH_MAX_FAILURES_PER_CONNECTION,
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -170,6 +236,12 @@ impl std::fmt::Debug for AuthConfig {
             )
             .field("disabled", &self.disabled)
             .field("leeway_s", &self.leeway_s)
+            .field("failure_burst", &self.failure_burst)
+            .field("failure_window_ms", &self.failure_window_ms)
+            .field(
+                "max_failures_per_connection",
+                &self.max_failures_per_connection,
+            )
             .finish()
     }
 }
@@ -178,7 +250,8 @@ impl std::fmt::Debug for AuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Requests per minute per user; 0 disables the limit (env `RATE_LIMIT_PER_MINUTE`).
+    /// Requests accepted per user in any 60 s window (sliding: never more, whatever the
+    /// window's start); 0 disables the limit (env `RATE_LIMIT_PER_MINUTE`).
     pub requests_per_minute: u32,
 }
 
@@ -202,6 +275,12 @@ pub struct LoggingConfig {
     pub max_files: usize,
     /// Minimum level: debug, info, warn or error (env `LOG_LEVEL`).
     pub level: String,
+    /// Sampling interval for repeated rejections (bad tokens, refused connections), in
+    /// milliseconds; each interval logs `sample_burst` of each in full and one summary line
+    /// (env `LOG_SAMPLE_INTERVAL_MS`).
+    pub sample_interval_ms: u64,
+    /// Repeated rejections of each kind logged in full per interval (env `LOG_SAMPLE_BURST`).
+    pub sample_burst: u32,
 }
 
 impl Default for LoggingConfig {
@@ -211,6 +290,8 @@ impl Default for LoggingConfig {
             max_bytes: DEFAULT_LOG_MAX_BYTES,
             max_files: DEFAULT_LOG_MAX_FILES,
             level: "info".to_string(),
+            sample_interval_ms: DEFAULT_LOG_SAMPLE_INTERVAL_MS,
+            sample_burst: DEFAULT_LOG_SAMPLE_BURST,
         }
     }
 }
@@ -349,6 +430,24 @@ impl Config {
                     }
                 }
             }
+        }
+        if self.server.header_read_timeout_ms == 0
+            || self.server.idle_timeout_ms == 0
+            || self.server.body_read_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "server.header_read_timeout_ms, body_read_timeout_ms and idle_timeout_ms must be above 0".into(),
+            ));
+        }
+        if self.logging.sample_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "logging.sample_interval_ms must be above 0".into(),
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections must be at least 1".into(),
+            ));
         }
         if !matches!(
             self.logging.level.as_str(),
