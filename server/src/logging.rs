@@ -1,4 +1,4 @@
-//! Structured JSON log lines (the DESIGN.md log contract) to stdout or a size-rotated file.
+//! Structured JSON log lines (the log contract, ARCHITECTURE.md) to stdout or a size-rotated file.
 //!
 //! Events are emitted with `tracing` macros whose field names are the contract's
 //! (`event`, `requestId`, `jobId`, …); dotted names such as `error.name` become
