@@ -6,6 +6,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::config::NumericMarker;
+use super::entropy::id_key;
+use super::keys::is_counter_key;
 use super::patterns::is_card_number;
 use super::prefilter::Flags;
 use super::rules::{RuleId, CARD};
@@ -115,6 +118,10 @@ struct Walk<'a> {
     out: String,
     last: usize,
     only_keys: bool,
+    /// The key of the value being read names an id (`requestId`, `nextToken`).
+    id_value: bool,
+    /// The key of the value being read names a counter (`total_tokens`): no card check.
+    counter: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -219,6 +226,13 @@ impl<'a> Walk<'a> {
         encode_string(with, &mut self.out);
         self.last = end;
     }
+
+    /// Replaces bytes `start..end` of the input with the JSON text `raw` as it is.
+    fn replace_raw(&mut self, start: usize, end: usize, raw: &str) {
+        self.out.push_str(&self.s[self.last..start]);
+        self.out.push_str(raw);
+        self.last = end;
+    }
 }
 
 impl Redactor {
@@ -240,6 +254,8 @@ impl Redactor {
             out: String::new(),
             last: 0,
             only_keys,
+            id_value: false,
+            counter: false,
         };
         let mut stack: Vec<bool> = Vec::new();
         // a key rule owns the value being scanned: (rule, value start, depth of its object)
@@ -285,12 +301,12 @@ impl Redactor {
                         }
                         b'-' | b'0'..=b'9' => {
                             let (ns, ne, integer) = w.number()?;
-                            if pending.is_none() && integer && (13..=19).contains(&(ne - ns)) {
+                            let card_sized = integer && (13..=19).contains(&(ne - ns));
+                            if pending.is_none() && card_sized && !w.counter {
                                 let digits = &s[ns..ne];
                                 if self.on[CARD] && is_card_number(digits.as_bytes()) {
-                                    let marker = self.replacer.rendered(CARD, digits);
                                     self.counters.hit(CARD);
-                                    w.replace(ns, ne, &marker);
+                                    self.replace_number(&mut w, CARD, ns, ne);
                                 }
                             }
                             state = State::AfterValue;
@@ -361,6 +377,8 @@ impl Redactor {
                         } else {
                             Cow::Borrowed(raw)
                         };
+                        w.id_value = id_key(key.as_bytes());
+                        w.counter = is_counter_key(&key);
                         match self.key_rule(&key, &mut norm) {
                             Some(rule) => pending = Some((rule, w.pos, stack.len())),
                             None => self.json_string(&mut w, cs, ce, esc),
@@ -389,6 +407,17 @@ impl Redactor {
             .filter(|&r| self.on.get(r).copied().unwrap_or(false))
     }
 
+    /// Replaces the number at `start..end`, masked by `rule`, with the configured marker.
+    fn replace_number(&self, w: &mut Walk<'_>, rule: RuleId, start: usize, end: usize) {
+        match self.numeric_marker {
+            NumericMarker::Zero => w.replace_raw(start, end, "0"),
+            NumericMarker::String => {
+                let marker = self.replacer.rendered(rule, &w.s[start..end]);
+                w.replace(start, end, &marker);
+            }
+        }
+    }
+
     /// Pattern-redacts the string whose content spans `cs..ce`.
     fn json_string(&self, w: &mut Walk<'_>, cs: usize, ce: usize, esc: bool) {
         let raw = &w.s[cs..ce];
@@ -402,7 +431,7 @@ impl Redactor {
         } else {
             raw
         };
-        if let Cow::Owned(new) = self.redact_text(content) {
+        if let Cow::Owned(new) = self.redact_text_in(content, w.id_value) {
             w.replace(cs - 1, ce + 1, &new);
         }
     }
@@ -418,9 +447,13 @@ impl Redactor {
         if self.allow.contains(content.as_ref()) || is_marker(&content) {
             return;
         }
-        let marker = self.replacer.rendered(rule, &content);
         self.counters.hit(rule);
         let end = w.pos;
+        if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            self.replace_number(w, rule, vs, end);
+            return;
+        }
+        let marker = self.replacer.rendered(rule, &content);
         w.replace(vs, end, &marker);
     }
 
@@ -442,7 +475,7 @@ impl Redactor {
                 Value::Number(n) => {
                     let text = n.to_string();
                     if self.on[CARD] && is_card_number(text.as_bytes()) {
-                        *v = Value::String(self.replacer.rendered(CARD, &text));
+                        *v = self.number_marker(CARD, &text);
                         self.counters.hit(CARD);
                     }
                 }
@@ -463,6 +496,7 @@ impl Redactor {
                     }
                     for (k, val) in map.iter_mut() {
                         match self.key_rule(k, &mut norm) {
+                            None if is_counter_key(k) && val.is_number() => {}
                             Some(rule) => {
                                 let content = match &*val {
                                     Value::String(s) => s.clone(),
@@ -471,7 +505,11 @@ impl Redactor {
                                 if self.allow.contains(&content) || is_marker(&content) {
                                     continue;
                                 }
-                                *val = Value::String(self.replacer.rendered(rule, &content));
+                                *val = if val.is_number() {
+                                    self.number_marker(rule, &content)
+                                } else {
+                                    Value::String(self.replacer.rendered(rule, &content))
+                                };
                                 self.counters.hit(rule);
                             }
                             None => stack.push(val),
@@ -480,6 +518,16 @@ impl Redactor {
                 }
                 Value::Null | Value::Bool(_) => {}
             }
+        }
+    }
+}
+
+impl Redactor {
+    /// The configured replacement of a masked number in a parsed value.
+    fn number_marker(&self, rule: RuleId, text: &str) -> Value {
+        match self.numeric_marker {
+            NumericMarker::Zero => Value::from(0),
+            NumericMarker::String => Value::String(self.replacer.rendered(rule, text)),
         }
     }
 }

@@ -117,6 +117,33 @@ const COUNTER_TOKEN_PREFIXES: &[&str] = &[
     "last",
 ];
 
+/// Tokens that page, resume or de-duplicate requests (`nextToken`, `pageToken`,
+/// `continuationToken`, `clientToken`): opaque, but no credential.
+const PAGINATION_TOKEN_PREFIXES: &[&str] = &[
+    "next",
+    "nextpage",
+    "page",
+    "continuation",
+    "pagination",
+    "sync",
+    "cancellation",
+    "idempotency",
+    "client",
+    "resume",
+];
+
+/// Endings of keys whose numbers count or measure (`total_tokens`, `byteCount`, `durationMs`):
+/// a number there is never taken for a card.
+const COUNTER_SUFFIXES: &[&str] = &[
+    "tokens", "count", "total", "bytes", "size", "ms", "duration", "length", "seconds", "millis",
+];
+
+/// Whether `key` (any style) names a counter or a measure.
+pub fn is_counter_key(key: &str) -> bool {
+    let norm = normalize(key);
+    COUNTER_SUFFIXES.iter().any(|s| norm.ends_with(s))
+}
+
 /// Writes the normalized form of `key` (ASCII lower-case, no `_`, `-`, `.`, space) into `out`.
 pub fn normalize_into(key: &str, out: &mut String) {
     out.clear();
@@ -254,7 +281,7 @@ fn classify_builtin(norm: &str) -> Option<RuleId> {
     }
     if norm.ends_with("token") || norm.ends_with("jwt") || norm.contains("tokenvalue") {
         let stem = norm.strip_suffix("token").unwrap_or(norm);
-        if COUNTER_TOKEN_PREFIXES.contains(&stem) {
+        if COUNTER_TOKEN_PREFIXES.contains(&stem) || PAGINATION_TOKEN_PREFIXES.contains(&stem) {
             return None;
         }
         return Some(TOKEN);

@@ -4,6 +4,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
+use super::entropy::{self, is_token_end};
 use super::keys::KEY_STEMS;
 
 /// A set of trigger bits.
@@ -37,6 +38,14 @@ impl Flags {
     pub const B64: u32 = 1 << 11;
     /// A vendor token prefix (`ghp_`, `github_pat_`, `glpat-`, `xoxb-`, `sk_live_`, `AIza`, ...).
     pub const VENDOR: u32 = 1 << 12;
+    /// A token of at least [`entropy::MIN_LEN`] bytes holding both letter cases and a digit or
+    /// symbol: the only lines the `high_entropy` rule looks at.
+    pub const LONG_TOKEN: u32 = 1 << 13;
+    /// `%40` or a backslash: percent- or `\u`-escaped text is decoded for matching.
+    pub const ESCAPED: u32 = 1 << 14;
+    /// A word that announces a phone number (`call`, `sms`, `tel`, `whatsapp`): numbers of
+    /// fewer digits than [`MIN_DIGITS`] after it are checked too.
+    pub const PHONE_WORD: u32 = 1 << 15;
 
     /// Whether any bit in `mask` is set.
     pub fn has(self, mask: u32) -> bool {
@@ -85,6 +94,11 @@ pub const AWS_SECRET_LEN: u32 = 40;
 const C_DIGIT: u8 = 1;
 const C_SEP: u8 = 2;
 const C_B64: u8 = 4;
+/// Part of a token for the entropy rule (see [`is_token_end`]).
+const C_TOK: u8 = 8;
+const C_UPPER: u8 = 16;
+const C_LOWER: u8 = 32;
+const C_SYMBOL: u8 = 64;
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -100,6 +114,18 @@ const fn class_table() -> [u8; 256] {
         }
         if b == b' ' || b == b'-' || b == b'.' || b == b'(' || b == b')' {
             c |= C_SEP;
+        }
+        if !is_token_end(b) {
+            c |= C_TOK;
+            c |= if b.is_ascii_uppercase() {
+                C_UPPER
+            } else if b.is_ascii_lowercase() {
+                C_LOWER
+            } else if b.is_ascii_digit() {
+                C_DIGIT
+            } else {
+                C_SYMBOL
+            };
         }
         t[i] = c;
         i += 1;
@@ -123,17 +149,30 @@ impl Prefilter {
     pub fn new(ip: bool, extra_stems: &[String]) -> Result<Self, aho_corasick::BuildError> {
         let mut pats: Vec<String> = Vec::new();
         let mut bits = Vec::new();
-        let fixed: [(&str, u32); 10] = [
+        let fixed: [(&str, u32); 22] = [
+            ("call", Flags::PHONE_WORD),
+            ("sms", Flags::PHONE_WORD),
+            ("tel", Flags::PHONE_WORD | Flags::KEY),
+            ("phone", Flags::PHONE_WORD | Flags::KEY),
+            ("mobile", Flags::PHONE_WORD | Flags::KEY),
+            ("whatsapp", Flags::PHONE_WORD),
+            ("fax", Flags::PHONE_WORD | Flags::KEY),
             ("@", Flags::AT),
+            ("%40", Flags::AT | Flags::ESCAPED),
             ("://", Flags::URL),
             ("hooks.slack", Flags::URL),
+            ("discord", Flags::URL),
+            ("webhooks/", Flags::URL),
             ("eyj", Flags::JWT),
-            ("bearer", Flags::BEARER),
+            // also a key stem: one pattern id is reported per literal, so it carries both
+            ("bearer", Flags::BEARER | Flags::KEY),
+            ("basic ", Flags::BEARER),
+            ("digest ", Flags::BEARER),
             ("akia", Flags::AWS_ID),
             ("asia", Flags::AWS_ID),
             ("sk-", Flags::SK),
             ("-----begin", Flags::PEM),
-            ("\\", Flags::BACKSLASH),
+            ("\\", Flags::BACKSLASH | Flags::ESCAPED),
         ];
         for (p, b) in fixed {
             pats.push(p.to_owned());
@@ -192,6 +231,10 @@ impl Prefilter {
         let mut b64 = 0u32;
         let mut max_digits = 0u32;
         let mut max_b64 = 0u32;
+        // the current entropy-rule token: its length and the classes seen in it
+        let mut tok = 0u32;
+        let mut tok_classes = 0u8;
+        let mut tok_hit = 0u8;
         for &b in bytes {
             let c = CLASS[b as usize];
             // all-ones when the class bit is set, zero otherwise (no multiplies, no branches)
@@ -203,6 +246,13 @@ impl Prefilter {
             max_digits = max_digits.max(digits);
             b64 = (b64 + 1) & 0u32.wrapping_sub(u32::from((c & C_B64) >> 2));
             max_b64 = max_b64.max(b64);
+            let in_tok = 0u8.wrapping_sub((c & C_TOK) >> 3);
+            tok = (tok + 1) & 0u32.wrapping_sub(u32::from((c & C_TOK) >> 3));
+            tok_classes = (tok_classes | c) & in_tok;
+            let mixed = (tok_classes & C_UPPER != 0)
+                & (tok_classes & C_LOWER != 0)
+                & (tok_classes & (C_DIGIT | C_SYMBOL) != 0);
+            tok_hit |= u8::from(mixed & (tok >= entropy::MIN_LEN as u32));
         }
         let mut flags = 0u32;
         if max_digits >= MIN_DIGITS {
@@ -210,6 +260,9 @@ impl Prefilter {
         }
         if max_b64 >= AWS_SECRET_LEN {
             flags |= Flags::B64;
+        }
+        if tok_hit != 0 {
+            flags |= Flags::LONG_TOKEN;
         }
         if self.ip && ip_shape(bytes) {
             flags |= Flags::IP;
