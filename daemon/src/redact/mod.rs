@@ -8,6 +8,7 @@ mod config;
 mod counters;
 mod entropy;
 mod json;
+mod json_string;
 mod keys;
 mod numbers;
 mod patterns;

@@ -1,8 +1,8 @@
 //! Checksummed numbers: payment cards by issuer scheme (prefix and length, then Luhn) and
 //! IBANs (ISO 13616 mod-97). A Luhn-valid number outside every scheme's ranges is no card.
 
-use super::patterns::Found;
-use super::rules::IBAN;
+use super::patterns::{before, is_word, Found};
+use super::rules::{CARD, IBAN};
 
 /// One issuer range: the first digits (as a number of `digits` digits) from `lo` to `hi`, and
 /// the lengths the scheme issues.
@@ -212,6 +212,117 @@ pub fn scan_ibans(b: &[u8], out: &mut Vec<Found>) {
 /// IBAN characters in `b[from..to]`.
 fn count_after(b: &[u8], from: usize, to: usize) -> usize {
     b[from..to].iter().filter(|c| **c != b' ').count()
+}
+
+/// End of the UUID (`8-4-4-4-12` hex) that starts at `i`, if one does, standing alone.
+fn uuid_at(b: &[u8], i: usize) -> Option<usize> {
+    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
+    if before(b, i).is_some_and(|p| p.is_ascii_alphanumeric() || p == b'-') {
+        return None;
+    }
+    let mut j = i;
+    for (k, len) in GROUPS.iter().enumerate() {
+        if k > 0 {
+            if b.get(j) != Some(&b'-') {
+                return None;
+            }
+            j += 1;
+        }
+        let group = b.get(j..j + len)?;
+        if !group.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        j += len;
+    }
+    let alone = !b
+        .get(j)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-');
+    alone.then_some(j)
+}
+
+/// Finds Luhn-valid card numbers: digit groups joined by one consistent space or dash.
+/// UUIDs are skipped whole: their digit groups (`24750788-9184-4498-…`) pass Luhn one time in
+/// ten.
+pub fn scan_cards(b: &[u8], out: &mut Vec<Found>) {
+    const MAX_GROUPS: usize = 24;
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if b[i].is_ascii_hexdigit() && !before(b, i).is_some_and(|p| p.is_ascii_alphanumeric()) {
+            if let Some(end) = uuid_at(b, i) {
+                i = end;
+                continue;
+            }
+        }
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let left_ok = match before(b, i) {
+            None => true,
+            Some(p) => !(is_word(p) || p == b'.'),
+        };
+        let mut groups = [(0usize, 0usize); MAX_GROUPS];
+        let mut ng = 0;
+        let mut sep = None;
+        let mut j = i;
+        loop {
+            let gs = j;
+            while j < n && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            groups[ng] = (gs, j);
+            ng += 1;
+            if ng == MAX_GROUPS || j + 1 >= n {
+                break;
+            }
+            let s = b[j];
+            if (s == b' ' || s == b'-') && b[j + 1].is_ascii_digit() && sep.is_none_or(|x| x == s) {
+                sep = Some(s);
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let run_end = groups[ng - 1].1;
+        let right_ok = match b.get(run_end) {
+            None => true,
+            Some(&c) => {
+                !(is_word(c) || (c == b'.' && b.get(run_end + 1).is_some_and(u8::is_ascii_digit)))
+            }
+        };
+        let mut gi = if left_ok { 0 } else { 1 };
+        while gi < ng {
+            let mut matched = None;
+            let mut gj = ng;
+            while gj > gi {
+                gj -= 1;
+                let end = groups[gj].1;
+                if gj == ng - 1 && !right_ok {
+                    continue;
+                }
+                let span = &b[groups[gi].0..end];
+                // grouped digits after other groups are a list of numbers, not a card
+                let list_tail = gi > 0 && gj > gi;
+                if !list_tail && is_card_layout(&groups[gi..=gj]) && is_card_number(span) {
+                    matched = Some(gj);
+                    break;
+                }
+            }
+            match matched {
+                Some(gj) => {
+                    out.push(Found {
+                        start: groups[gi].0,
+                        end: groups[gj].1,
+                        rule: CARD,
+                    });
+                    gi = gj + 1;
+                }
+                None => gi += 1,
+            }
+        }
+        i = run_end.max(i + 1);
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use regex::Regex;
 
-use super::numbers::{is_card_layout, scan_ibans};
 pub use super::numbers::{is_card_number, luhn_ok};
+use super::numbers::{scan_cards, scan_ibans};
 use super::prefilter::{Flags, AWS_SECRET_LEN};
 use super::rules::{
     RedactError, RuleId, AUTHORIZATION, AWS_ACCESS_KEY, AWS_SECRET_KEY, BEARER, BUILTIN_NAMES,
@@ -115,12 +115,12 @@ fn compile(rule: RuleId, re: &str) -> Result<Regex, RedactError> {
     })
 }
 
-fn is_word(b: u8) -> bool {
+pub(super) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Byte before `i`, if any.
-fn before(b: &[u8], i: usize) -> Option<u8> {
+pub(super) fn before(b: &[u8], i: usize) -> Option<u8> {
     i.checked_sub(1).and_then(|j| b.get(j).copied())
 }
 
@@ -371,117 +371,6 @@ fn ssn_valid(text: &[u8]) -> bool {
     }
     let area = &d[0..3];
     area != b"000" && area != b"666" && area[0] != b'9' && &d[3..5] != b"00" && &d[5..9] != b"0000"
-}
-
-/// End of the UUID (`8-4-4-4-12` hex) that starts at `i`, if one does, standing alone.
-fn uuid_at(b: &[u8], i: usize) -> Option<usize> {
-    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
-    if before(b, i).is_some_and(|p| p.is_ascii_alphanumeric() || p == b'-') {
-        return None;
-    }
-    let mut j = i;
-    for (k, len) in GROUPS.iter().enumerate() {
-        if k > 0 {
-            if b.get(j) != Some(&b'-') {
-                return None;
-            }
-            j += 1;
-        }
-        let group = b.get(j..j + len)?;
-        if !group.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        j += len;
-    }
-    let alone = !b
-        .get(j)
-        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-');
-    alone.then_some(j)
-}
-
-/// Finds Luhn-valid card numbers: digit groups joined by one consistent space or dash.
-/// UUIDs are skipped whole: their digit groups (`24750788-9184-4498-…`) pass Luhn one time in
-/// ten.
-fn scan_cards(b: &[u8], out: &mut Vec<Found>) {
-    const MAX_GROUPS: usize = 24;
-    let n = b.len();
-    let mut i = 0;
-    while i < n {
-        if b[i].is_ascii_hexdigit() && !before(b, i).is_some_and(|p| p.is_ascii_alphanumeric()) {
-            if let Some(end) = uuid_at(b, i) {
-                i = end;
-                continue;
-            }
-        }
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let left_ok = match before(b, i) {
-            None => true,
-            Some(p) => !(is_word(p) || p == b'.'),
-        };
-        let mut groups = [(0usize, 0usize); MAX_GROUPS];
-        let mut ng = 0;
-        let mut sep = None;
-        let mut j = i;
-        loop {
-            let gs = j;
-            while j < n && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            groups[ng] = (gs, j);
-            ng += 1;
-            if ng == MAX_GROUPS || j + 1 >= n {
-                break;
-            }
-            let s = b[j];
-            if (s == b' ' || s == b'-') && b[j + 1].is_ascii_digit() && sep.is_none_or(|x| x == s) {
-                sep = Some(s);
-                j += 1;
-            } else {
-                break;
-            }
-        }
-        let run_end = groups[ng - 1].1;
-        let right_ok = match b.get(run_end) {
-            None => true,
-            Some(&c) => {
-                !(is_word(c) || (c == b'.' && b.get(run_end + 1).is_some_and(u8::is_ascii_digit)))
-            }
-        };
-        let mut gi = if left_ok { 0 } else { 1 };
-        while gi < ng {
-            let mut matched = None;
-            let mut gj = ng;
-            while gj > gi {
-                gj -= 1;
-                let end = groups[gj].1;
-                if gj == ng - 1 && !right_ok {
-                    continue;
-                }
-                let span = &b[groups[gi].0..end];
-                // grouped digits after other groups are a list of numbers, not a card
-                let list_tail = gi > 0 && gj > gi;
-                if !list_tail && is_card_layout(&groups[gi..=gj]) && is_card_number(span) {
-                    matched = Some(gj);
-                    break;
-                }
-            }
-            match matched {
-                Some(gj) => {
-                    out.push(Found {
-                        start: groups[gi].0,
-                        end: groups[gj].1,
-                        rule: CARD,
-                    });
-                    gi = gj + 1;
-                }
-                None => gi += 1,
-            }
-        }
-        i = run_end.max(i + 1);
-    }
 }
 
 /// Finds 40-character base64 runs that look random (mixed case, digits, frequent class changes),
