@@ -36,8 +36,9 @@ struct Walk<'a> {
     only_keys: bool,
     /// The key of the value being read names an id (`requestId`, `nextToken`).
     id_value: bool,
-    /// The key of the value being read names a counter (`total_tokens`): no card check.
-    counter: bool,
+    /// Content span of the key of the value being read (a counter key, `total_tokens`,
+    /// gets no card check).
+    key: (usize, usize),
 }
 
 impl<'a> Walk<'a> {
@@ -171,7 +172,7 @@ impl Redactor {
             last: 0,
             only_keys,
             id_value: false,
-            counter: false,
+            key: (0, 0),
         };
         let mut stack: Vec<bool> = Vec::new();
         // a key rule owns the value being scanned: (rule, value start, depth of its object)
@@ -218,7 +219,8 @@ impl Redactor {
                         b'-' | b'0'..=b'9' => {
                             let (ns, ne, integer) = w.number()?;
                             let card_sized = integer && (13..=19).contains(&(ne - ns));
-                            if pending.is_none() && card_sized && !w.counter {
+                            let counter = || is_counter_key(&s[w.key.0..w.key.1]);
+                            if pending.is_none() && card_sized && !counter() {
                                 let digits = &s[ns..ne];
                                 if self.on[CARD] && is_card_number(digits.as_bytes()) {
                                     self.counters.hit(CARD);
@@ -294,7 +296,7 @@ impl Redactor {
                             Cow::Borrowed(raw)
                         };
                         w.id_value = id_key(key.as_bytes());
-                        w.counter = is_counter_key(&key);
+                        w.key = (cs, ce);
                         match self.key_rule(&key, &mut norm) {
                             Some(rule) => pending = Some((rule, w.pos, stack.len())),
                             None => self.json_string(&mut w, cs, ce, esc),

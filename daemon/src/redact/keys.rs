@@ -138,10 +138,17 @@ const COUNTER_SUFFIXES: &[&str] = &[
     "tokens", "count", "total", "bytes", "size", "ms", "duration", "length", "seconds", "millis",
 ];
 
-/// Whether `key` (any style) names a counter or a measure.
+/// Whether `key` (any style) names a counter or a measure; no allocation (it runs on the
+/// key of every card-sized JSON number).
 pub fn is_counter_key(key: &str) -> bool {
-    let norm = normalize(key);
-    COUNTER_SUFFIXES.iter().any(|s| norm.ends_with(s))
+    COUNTER_SUFFIXES.iter().any(|suffix| {
+        let mut letters = key
+            .bytes()
+            .rev()
+            .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+            .map(|b| b.to_ascii_lowercase());
+        suffix.bytes().rev().all(|s| letters.next() == Some(s))
+    })
 }
 
 /// Writes the normalized form of `key` (ASCII lower-case, no `_`, `-`, `.`, space) into `out`.
@@ -415,6 +422,25 @@ mod tests {
         ] {
             assert_eq!(rule(key), None, "{key}");
         }
+    }
+
+    #[test]
+    fn counter_and_pagination_keys() {
+        for key in ["total_tokens", "durationMs", "BYTE-COUNT", "size"] {
+            assert!(is_counter_key(key), "{key}");
+        }
+        for key in ["userId", "cardNumber", "ms_x"] {
+            assert!(!is_counter_key(key), "{key}");
+        }
+        for key in [
+            "nextToken",
+            "next_page_token",
+            "continuationToken",
+            "clientToken",
+        ] {
+            assert_eq!(rule(key), None, "{key}");
+        }
+        assert_eq!(rule("refreshToken"), Some("token"));
     }
 
     #[test]
