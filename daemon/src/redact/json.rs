@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::config::NumericMarker;
-use super::entropy::id_key;
 use super::json_string::{decode_string, encode_string};
 use super::keys::is_counter_key;
 use super::patterns::is_card_number;
@@ -34,8 +33,6 @@ struct Walk<'a> {
     out: String,
     last: usize,
     only_keys: bool,
-    /// The key of the value being read names an id (`requestId`, `nextToken`).
-    id_value: bool,
     /// Content span of the key of the value being read (a counter key, `total_tokens`,
     /// gets no card check).
     key: (usize, usize),
@@ -171,7 +168,6 @@ impl Redactor {
             out: String::new(),
             last: 0,
             only_keys,
-            id_value: false,
             key: (0, 0),
         };
         let mut stack: Vec<bool> = Vec::new();
@@ -295,7 +291,6 @@ impl Redactor {
                         } else {
                             Cow::Borrowed(raw)
                         };
-                        w.id_value = id_key(key.as_bytes());
                         w.key = (cs, ce);
                         match self.key_rule(&key, &mut norm) {
                             Some(rule) => pending = Some((rule, w.pos, stack.len())),
@@ -349,7 +344,9 @@ impl Redactor {
         } else {
             raw
         };
-        if let Cow::Owned(new) = self.redact_text_in(content, w.id_value) {
+        // the value of an id key (`requestId`, `nextToken`) is no secret of `high_entropy`
+        let key = w.s.as_bytes().get(w.key.0..w.key.1).unwrap_or_default();
+        if let Cow::Owned(new) = self.redact_text_in(content, key) {
             w.replace(cs - 1, ce + 1, &new);
         }
     }

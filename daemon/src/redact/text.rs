@@ -75,12 +75,12 @@ pub fn is_marker(s: &str) -> bool {
 impl Redactor {
     /// Redacts patterns, sensitive `key=value` pairs and custom rules inside one string.
     pub(crate) fn redact_text<'a>(&self, s: &'a str) -> Cow<'a, str> {
-        self.redact_text_in(s, false)
+        self.redact_text_in(s, b"")
     }
 
-    /// [`Redactor::redact_text`]; `id_value` says the string is the value of an id key
-    /// (`requestId`, `nextToken`), which the `high_entropy` rule leaves alone.
-    pub(crate) fn redact_text_in<'a>(&self, s: &'a str, id_value: bool) -> Cow<'a, str> {
+    /// [`Redactor::redact_text`] of the value of JSON key `key` (raw, empty for none): the
+    /// `high_entropy` rule leaves the values of id keys (`requestId`, `nextToken`) alone.
+    pub(crate) fn redact_text_in<'a>(&self, s: &'a str, key: &[u8]) -> Cow<'a, str> {
         if s.is_empty() {
             return Cow::Borrowed(s);
         }
@@ -99,13 +99,13 @@ impl Redactor {
         {
             Some((decoded, map)) => {
                 let dflags = self.prefilter.scan(decoded.as_bytes());
-                self.find_all(&decoded, dflags, id_value, &mut found);
+                self.find_all(&decoded, dflags, key, &mut found);
                 for f in &mut found {
                     f.start = map.get(f.start).copied().unwrap_or(s.len());
                     f.end = map.get(f.end).copied().unwrap_or(s.len());
                 }
             }
-            None => self.find_all(s, flags, id_value, &mut found),
+            None => self.find_all(s, flags, key, &mut found),
         }
         if found.is_empty() {
             return Cow::Borrowed(s);
@@ -136,12 +136,12 @@ impl Redactor {
     }
 
     /// Every match of every enabled rule in `s`.
-    fn find_all(&self, s: &str, flags: Flags, id_value: bool, found: &mut Vec<Found>) {
+    fn find_all(&self, s: &str, flags: Flags, key: &[u8], found: &mut Vec<Found>) {
         self.patterns.detect(s, flags, &self.on, found);
         if flags.has(Flags::KEY) || self.keys.has_extra() {
             self.scan_key_values(s, found);
         }
-        if flags.has(Flags::LONG_TOKEN) && self.on[HIGH_ENTROPY] && !id_value {
+        if flags.has(Flags::LONG_TOKEN) && self.on[HIGH_ENTROPY] && !entropy::id_key(key) {
             entropy::detect(s, found);
         }
         for (rule, re) in &self.custom {
