@@ -122,28 +122,46 @@ const fn class_table() -> [u8; 256] {
 
 static CLASS: [u8; 256] = class_table();
 
-/// All ones for a set of token classes that is "mixed" (both letter cases and a digit or
-/// symbol), zero otherwise; and all ones for a byte that belongs to a token. Tables, so the
-/// byte loop spends a load, not a chain of tests, on each.
-const fn mask_tables() -> ([u32; 256], [u32; 256]) {
-    let mut mixed = [0u32; 256];
-    let mut token = [0u32; 256];
+/// Masks of all ones or zero, so the byte loop spends a load, not a chain of tests, on each:
+/// a set of token classes that is "mixed" (both letter cases and a digit or symbol), a byte
+/// that belongs to a token, a digit byte, a separator byte.
+struct Masks {
+    mixed: [u32; 256],
+    token: [u32; 256],
+    digit: [u32; 256],
+    sep: [u32; 256],
+}
+
+const fn mask_tables() -> Masks {
+    let mut m = Masks {
+        mixed: [0; 256],
+        token: [0; 256],
+        digit: [0; 256],
+        sep: [0; 256],
+    };
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
         let cases = c & C_UPPER != 0 && c & C_LOWER != 0;
         if cases && c & (C_DIGIT | C_SYMBOL) != 0 {
-            mixed[i] = u32::MAX;
+            m.mixed[i] = u32::MAX;
         }
         if !is_token_end(c) {
-            token[i] = u32::MAX;
+            m.token[i] = u32::MAX;
+        }
+        let class = CLASS[i];
+        if class & C_DIGIT != 0 {
+            m.digit[i] = u32::MAX;
+        }
+        if class & C_SEP != 0 {
+            m.sep[i] = u32::MAX;
         }
         i += 1;
     }
-    (mixed, token)
+    m
 }
 
-static MASKS: ([u32; 256], [u32; 256]) = mask_tables();
+static MASKS: Masks = mask_tables();
 
 /// The literal triggers and the byte-class scan, built once.
 #[derive(Debug)]
@@ -244,20 +262,20 @@ impl Prefilter {
         // the current token's length in bits 8.., its classes in bits 0..8; the longest mixed
         // token so far (it also stands in for the base64 run of an AWS secret key, which is
         // mixed, and whose exact run the AWS scanner checks itself)
-        let (mixed, token) = (&MASKS.0, &MASKS.1);
+        let m = &MASKS;
         let mut tok = 0u32;
         let mut max_mixed = 0u32;
         for &b in bytes {
             let c = CLASS[b as usize];
             // all-ones when the class bit is set, zero otherwise (no multiplies, no branches)
-            let digit = 0u32.wrapping_sub(u32::from(c & C_DIGIT));
-            let sep = 0u32.wrapping_sub(u32::from((c & C_SEP) >> 1));
+            let digit = m.digit[b as usize];
+            let sep = m.sep[b as usize];
             seps = (seps + 1) & sep;
             let keep = digit | (sep & 0u32.wrapping_sub(u32::from(seps <= 2)));
             digits = (digits + (digit & 1)) & keep;
             max_digits = max_digits.max(digits);
-            tok = ((tok + 256) | u32::from(c)) & token[b as usize];
-            max_mixed = max_mixed.max(tok & mixed[(tok & 0xff) as usize]);
+            tok = ((tok + 256) | u32::from(c)) & m.token[b as usize];
+            max_mixed = max_mixed.max(tok & m.mixed[(tok & 0xff) as usize]);
         }
         let mut flags = 0u32;
         if max_digits >= MIN_DIGITS {
