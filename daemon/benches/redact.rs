@@ -10,6 +10,9 @@ const JSON_CLEAN: &str = r#"{"timestamp":"2026-11-01T00:00:00.003Z","level":"inf
 const JSON_KEY_ONLY: &str = r#"{"timestamp":"2026-11-01T00:00:00.003Z","level":"info","message":"first token received","requestId":"req-2facf844","jobId":"job-423b2817","userId":"4111","provider":"openai","modelId":"gpt-4o","duration":197}"#;
 const JSON_DIRTY: &str = r#"{"timestamp":"2026-11-01T00:00:00.003Z","level":"error","message":"payment card 4111 1111 1111 1111 declined for alice.smith@example.com","requestId":"req-2facf844","user":{"phone":"+1-555-017-1234","apiKey":"sk-abcdefghijklmnopqrstuvwxyz0123456789abcd"},"duration":2235}"#;
 const PLAIN_CLEAN: &str = "2026-11-01T00:00:00.003Z INFO [req-2facf844] stream completed provider=bedrock model=anthropic.claude-3-5-sonnet duration=2235ms";
+/// Lines only the `high_entropy` rule and the plain-text key rules catch (issue 18).
+const PLAIN_UNNAMED: &str = "2026-11-01T00:00:00.003Z ERROR [req-2facf844] upstream closed, session Xb7RkP2mQ9dLs4TwVn8cYe3H after 3 retries";
+const JSON_LONG_TOKEN: &str = r#"{"timestamp":"2026-11-01T00:00:00.003Z","level":"error","message":"retry budget spent for 9f#Kq2!vLm0Tz","requestId":"req-2facf844","userAgent":"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.71","duration":2235}"#;
 const PLAIN_DIRTY: &str = "2026-11-01T00:00:00.003Z WARN [req-2facf844] login from alice.smith@example.com password=hunter2 auth header Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.sig";
 
 fn bench(c: &mut Criterion) {
@@ -27,6 +30,8 @@ fn bench(c: &mut Criterion) {
         ("json_dirty", JSON_DIRTY),
         ("plain_clean", PLAIN_CLEAN),
         ("plain_dirty", PLAIN_DIRTY),
+        ("plain_unnamed_secret", PLAIN_UNNAMED),
+        ("json_long_token", JSON_LONG_TOKEN),
     ] {
         group.throughput(Throughput::Bytes(line.len() as u64));
         let mut out = String::new();

@@ -64,21 +64,42 @@ impl Decoder {
     }
 }
 
-/// Splits `text` into pieces of at most `max` bytes, on character boundaries.
+/// Splits `text` (already redacted) into pieces of at most `max` bytes, each cut at a
+/// [`boundary_cut`], so no token and no character is cut in two.
 fn split_message(text: &str, max: usize) -> Vec<&str> {
     let mut pieces = Vec::with_capacity(text.len() / max + 1);
     let mut rest = text;
     while rest.len() > max {
-        let mut cut = max;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = boundary_cut(rest.as_bytes(), max);
         let (head, tail) = rest.split_at(cut);
         pieces.push(head);
         rest = tail;
     }
     pieces.push(rest);
     pieces
+}
+
+/// Bytes a cut may follow: whitespace and the separators of fields and lists.
+fn ends_a_token(b: u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'}' | b']')
+}
+
+/// Where to cut `bytes` so that the head holds at most `max` bytes (`max` > 0): just after the
+/// last whitespace or separator within the limit, so a token (`password=…`, a card's digit
+/// groups) is never cut in two; only a single token longer than `max` is cut, and then on a
+/// UTF-8 character boundary. Returns `bytes.len()` when it fits whole.
+pub fn boundary_cut(bytes: &[u8], max: usize) -> usize {
+    if bytes.len() <= max {
+        return bytes.len();
+    }
+    if let Some(i) = bytes[..max].iter().rposition(|&b| ends_a_token(b)) {
+        return i + 1;
+    }
+    // no boundary: the last character boundary (a byte that is not a UTF-8 continuation)
+    (1..=max)
+        .rev()
+        .find(|&i| bytes[i] & 0xC0 != 0x80)
+        .unwrap_or(max)
 }
 
 /// The value of a top-level-looking `"timestamp":"…"` field, in epoch milliseconds.
@@ -225,6 +246,39 @@ mod tests {
             joined.push_str(event.message.strip_suffix(&marker).unwrap());
         }
         assert_eq!(joined, line);
+    }
+
+    #[test]
+    fn long_lines_are_cut_between_tokens_after_redaction() {
+        let d = decoder().with_max_message_bytes(200);
+        let mut line = String::new();
+        for i in 0..40 {
+            line.push_str(&format!("w{i:03}x passwor{}=hunter2zz ", "d"));
+        }
+        line.push_str("card 4111 1111 1111 1111 end");
+        let mut out = Vec::new();
+        d.decode_into(line.as_bytes(), 1, None, &mut out);
+        assert!(out.len() > 2);
+        for (i, event) in out.iter().enumerate() {
+            assert!(event.message.len() <= 200, "{}", event.message.len());
+            assert!(!event.message.contains("hunter2zz"), "{}", event.message);
+            let marker = format!(" [aistudio-sidecar: split {}/{}]", i + 1, out.len());
+            let piece = event.message.strip_suffix(&marker).unwrap();
+            assert!(
+                i + 1 == out.len() || piece.ends_with(' '),
+                "piece {i} ends inside a token: {piece:?}"
+            );
+        }
+        assert!(out.last().unwrap().message.contains("[REDACTED:card] end"));
+    }
+
+    #[test]
+    fn boundary_cut_never_splits_a_character_or_a_token() {
+        assert_eq!(boundary_cut(b"abc def ghi", 9), 8);
+        assert_eq!(boundary_cut(b"short", 9), 5);
+        let s = "ééééé".as_bytes();
+        let cut = boundary_cut(s, 5);
+        assert!(std::str::from_utf8(&s[..cut]).is_ok() && cut == 4);
     }
 
     #[test]

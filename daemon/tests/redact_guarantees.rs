@@ -61,9 +61,11 @@ fn card_numbers_stored_as_json_numbers_are_replaced() {
 
 #[test]
 fn bare_json_values_stay_json() {
-    // found by the fuzzer: a top-level number that is a card number
+    // found by the fuzzer: a top-level number that is a card number (the fuzzer's
+    // 24444528888888 passes Luhn but no scheme issues 14-digit 2444 numbers, so it now stays)
     let r = redactor();
-    assert_eq!(r.redact_line(b"24444528888888"), "\"[REDACTED:card]\"");
+    assert_eq!(r.redact_line(b"4111111111111111"), "\"[REDACTED:card]\"");
+    assert_eq!(r.redact_line(b"24444528888888"), "24444528888888");
     assert_eq!(r.redact_line(b"\"a@b.co\""), "\"[REDACTED:email]\"");
     assert_eq!(
         r.redact_line(b"2026-11-01 mail a@b.co"),

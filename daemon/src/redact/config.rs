@@ -29,6 +29,20 @@ pub enum Mode {
     Partial,
 }
 
+/// What replaces a JSON number that a rule masks (a card number stored as a number, a number
+/// under a sensitive key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumericMarker {
+    /// The rule's marker as a JSON string (`"[REDACTED:card]"`): the output names the rule, but
+    /// the field changes type from number to string.
+    #[default]
+    String,
+    /// The number `0`: the field stays a number for consumers with a schema; the
+    /// `redaction` counters still say which rule fired.
+    Zero,
+}
+
 /// A rule written in the config file: a regex and how to replace its matches.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +117,8 @@ pub struct RedactConfig {
     pub hash_chars: usize,
     /// Longest line redacted; a longer line is replaced whole by `[REDACTED:oversized_line]`.
     pub max_line_bytes: usize,
+    /// What replaces a masked JSON number: `"string"` (the marker, default) or `"zero"`.
+    pub numeric_marker: NumericMarker,
 }
 
 impl Default for RedactConfig {
@@ -121,6 +137,7 @@ impl Default for RedactConfig {
             hash_key_env: DEFAULT_HASH_KEY_ENV.to_owned(),
             hash_chars: DEFAULT_HASH_CHARS,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            numeric_marker: NumericMarker::default(),
         }
     }
 }

@@ -6,6 +6,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::config::NumericMarker;
+use super::json_string::{decode_string, encode_string};
+use super::keys::is_counter_key;
 use super::patterns::is_card_number;
 use super::prefilter::Flags;
 use super::rules::{RuleId, CARD};
@@ -15,91 +18,6 @@ use super::Redactor;
 /// The text is not a single valid JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotJson;
-
-/// Decodes the content of a JSON string (without quotes); lone surrogates become U+FFFD.
-pub fn decode_string(raw: &str) -> String {
-    let b = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let mut i = 0;
-    let mut run = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        out.push_str(raw.get(run..i).unwrap_or(""));
-        let esc = b.get(i + 1).copied().unwrap_or(b'\\');
-        i += 2;
-        match esc {
-            b'n' => out.push('\n'),
-            b't' => out.push('\t'),
-            b'r' => out.push('\r'),
-            b'b' => out.push('\u{8}'),
-            b'f' => out.push('\u{c}'),
-            b'u' => {
-                let hi = hex4(b, i);
-                i += 4;
-                let ch = match hi {
-                    Some(h @ 0xD800..=0xDBFF) => {
-                        let lo = if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
-                            hex4(b, i + 2)
-                        } else {
-                            None
-                        };
-                        match lo {
-                            Some(l @ 0xDC00..=0xDFFF) => {
-                                i += 6;
-                                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (l - 0xDC00))
-                            }
-                            _ => None,
-                        }
-                    }
-                    Some(h) => char::from_u32(h),
-                    None => None,
-                };
-                out.push(ch.unwrap_or('\u{FFFD}'));
-            }
-            other => out.push(char::from(other)),
-        }
-        run = i.min(b.len());
-    }
-    out.push_str(raw.get(run..).unwrap_or(""));
-    out
-}
-
-fn hex4(b: &[u8], i: usize) -> Option<u32> {
-    let digits = b.get(i..i + 4)?;
-    let text = std::str::from_utf8(digits).ok()?;
-    u32::from_str_radix(text, 16).ok()
-}
-
-/// Appends `s` as a JSON string literal (with quotes) to `out`.
-pub fn encode_string(s: &str, out: &mut String) {
-    out.push('"');
-    let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[run..i]);
-        if esc.is_empty() {
-            out.push_str(&format!("\\u{b:04x}"));
-        } else {
-            out.push_str(esc);
-        }
-        run = i + 1;
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-}
 
 #[derive(Clone, Copy)]
 enum State {
@@ -115,6 +33,9 @@ struct Walk<'a> {
     out: String,
     last: usize,
     only_keys: bool,
+    /// Content span of the key of the value being read (a counter key, `total_tokens`,
+    /// gets no card check).
+    key: (usize, usize),
 }
 
 impl<'a> Walk<'a> {
@@ -219,6 +140,13 @@ impl<'a> Walk<'a> {
         encode_string(with, &mut self.out);
         self.last = end;
     }
+
+    /// Replaces bytes `start..end` of the input with the JSON text `raw` as it is.
+    fn replace_raw(&mut self, start: usize, end: usize, raw: &str) {
+        self.out.push_str(&self.s[self.last..start]);
+        self.out.push_str(raw);
+        self.last = end;
+    }
 }
 
 impl Redactor {
@@ -240,6 +168,7 @@ impl Redactor {
             out: String::new(),
             last: 0,
             only_keys,
+            key: (0, 0),
         };
         let mut stack: Vec<bool> = Vec::new();
         // a key rule owns the value being scanned: (rule, value start, depth of its object)
@@ -285,12 +214,13 @@ impl Redactor {
                         }
                         b'-' | b'0'..=b'9' => {
                             let (ns, ne, integer) = w.number()?;
-                            if pending.is_none() && integer && (13..=19).contains(&(ne - ns)) {
+                            let card_sized = integer && (13..=19).contains(&(ne - ns));
+                            let counter = || is_counter_key(&s[w.key.0..w.key.1]);
+                            if pending.is_none() && card_sized && !counter() {
                                 let digits = &s[ns..ne];
                                 if self.on[CARD] && is_card_number(digits.as_bytes()) {
-                                    let marker = self.replacer.rendered(CARD, digits);
                                     self.counters.hit(CARD);
-                                    w.replace(ns, ne, &marker);
+                                    self.replace_number(&mut w, CARD, ns, ne);
                                 }
                             }
                             state = State::AfterValue;
@@ -361,6 +291,7 @@ impl Redactor {
                         } else {
                             Cow::Borrowed(raw)
                         };
+                        w.key = (cs, ce);
                         match self.key_rule(&key, &mut norm) {
                             Some(rule) => pending = Some((rule, w.pos, stack.len())),
                             None => self.json_string(&mut w, cs, ce, esc),
@@ -389,6 +320,17 @@ impl Redactor {
             .filter(|&r| self.on.get(r).copied().unwrap_or(false))
     }
 
+    /// Replaces the number at `start..end`, masked by `rule`, with the configured marker.
+    fn replace_number(&self, w: &mut Walk<'_>, rule: RuleId, start: usize, end: usize) {
+        match self.numeric_marker {
+            NumericMarker::Zero => w.replace_raw(start, end, "0"),
+            NumericMarker::String => {
+                let marker = self.replacer.rendered(rule, &w.s[start..end]);
+                w.replace(start, end, &marker);
+            }
+        }
+    }
+
     /// Pattern-redacts the string whose content spans `cs..ce`.
     fn json_string(&self, w: &mut Walk<'_>, cs: usize, ce: usize, esc: bool) {
         let raw = &w.s[cs..ce];
@@ -402,7 +344,9 @@ impl Redactor {
         } else {
             raw
         };
-        if let Cow::Owned(new) = self.redact_text(content) {
+        // the value of an id key (`requestId`, `nextToken`) is no secret of `high_entropy`
+        let key = w.s.as_bytes().get(w.key.0..w.key.1).unwrap_or_default();
+        if let Cow::Owned(new) = self.redact_text_in(content, key) {
             w.replace(cs - 1, ce + 1, &new);
         }
     }
@@ -418,9 +362,13 @@ impl Redactor {
         if self.allow.contains(content.as_ref()) || is_marker(&content) {
             return;
         }
-        let marker = self.replacer.rendered(rule, &content);
         self.counters.hit(rule);
         let end = w.pos;
+        if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            self.replace_number(w, rule, vs, end);
+            return;
+        }
+        let marker = self.replacer.rendered(rule, &content);
         w.replace(vs, end, &marker);
     }
 
@@ -442,7 +390,7 @@ impl Redactor {
                 Value::Number(n) => {
                     let text = n.to_string();
                     if self.on[CARD] && is_card_number(text.as_bytes()) {
-                        *v = Value::String(self.replacer.rendered(CARD, &text));
+                        *v = self.number_marker(CARD, &text);
                         self.counters.hit(CARD);
                     }
                 }
@@ -463,6 +411,7 @@ impl Redactor {
                     }
                     for (k, val) in map.iter_mut() {
                         match self.key_rule(k, &mut norm) {
+                            None if is_counter_key(k) && val.is_number() => {}
                             Some(rule) => {
                                 let content = match &*val {
                                     Value::String(s) => s.clone(),
@@ -471,7 +420,11 @@ impl Redactor {
                                 if self.allow.contains(&content) || is_marker(&content) {
                                     continue;
                                 }
-                                *val = Value::String(self.replacer.rendered(rule, &content));
+                                *val = if val.is_number() {
+                                    self.number_marker(rule, &content)
+                                } else {
+                                    Value::String(self.replacer.rendered(rule, &content))
+                                };
                                 self.counters.hit(rule);
                             }
                             None => stack.push(val),
@@ -484,24 +437,12 @@ impl Redactor {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decode_handles_escapes_and_surrogates() {
-        assert_eq!(decode_string(r"a\u0040b\n\u00e9"), "a@b\né");
-        assert_eq!(decode_string(r"\ud83d\ude00"), "😀");
-        assert_eq!(decode_string(r"\ud83d x"), "\u{FFFD} x");
-        assert_eq!(decode_string(r#"\/\\\"x"#), "/\\\"x");
-    }
-
-    #[test]
-    fn encode_round_trips_through_serde() {
-        let s = "quote\" back\\ nl\n ctl\u{1} é 😀";
-        let mut out = String::new();
-        encode_string(s, &mut out);
-        let back: String = serde_json::from_str(&out).unwrap();
-        assert_eq!(back, s);
+impl Redactor {
+    /// The configured replacement of a masked number in a parsed value.
+    fn number_marker(&self, rule: RuleId, text: &str) -> Value {
+        match self.numeric_marker {
+            NumericMarker::Zero => Value::from(0),
+            NumericMarker::String => Value::String(self.replacer.rendered(rule, text)),
+        }
     }
 }

@@ -11,37 +11,9 @@ use super::rules::{
 /// Lower-case ASCII stems: a key that some rule owns always contains one of these, whatever its
 /// case or separators (used by the cheap line prefilter before any JSON is walked).
 pub const KEY_STEMS: &[&str] = &[
-    "pass",
-    "pwd",
-    "pw",
-    "pin",
-    "otp",
-    "secret",
-    "token",
-    "jwt",
-    "bearer",
-    "key",
-    "auth",
-    "cookie",
-    "mail",
-    "phone",
-    "mobile",
-    "msisdn",
-    "tel",
-    "fax",
-    "ssn",
-    "social",
-    "card",
-    "cc",
-    "pan",
-    "cvv",
-    "cvc",
-    "security",
-    "credential",
-    "cred",
-    "session",
-    "sid",
-    "pem",
+    "pass", "pwd", "pw", "pin", "otp", "secret", "token", "jwt", "bearer", "key", "auth", "cookie",
+    "mail", "phone", "mobile", "msisdn", "tel", "fax", "ssn", "social", "card", "cc", "pan", "cvv",
+    "cvc", "security", "cred", "session", "sid", "pem",
 ];
 
 /// Endings that make a key metadata about a secret rather than the secret itself
@@ -116,6 +88,40 @@ const COUNTER_TOKEN_PREFIXES: &[&str] = &[
     "first",
     "last",
 ];
+
+/// Tokens that page, resume or de-duplicate requests (`nextToken`, `pageToken`,
+/// `continuationToken`, `clientToken`): opaque, but no credential.
+const PAGINATION_TOKEN_PREFIXES: &[&str] = &[
+    "next",
+    "nextpage",
+    "page",
+    "continuation",
+    "pagination",
+    "sync",
+    "cancellation",
+    "idempotency",
+    "client",
+    "resume",
+];
+
+/// Endings of keys whose numbers count or measure (`total_tokens`, `byteCount`, `durationMs`):
+/// a number there is never taken for a card.
+const COUNTER_SUFFIXES: &[&str] = &[
+    "tokens", "count", "total", "bytes", "size", "ms", "duration", "length", "seconds", "millis",
+];
+
+/// Whether `key` (any style) names a counter or a measure; no allocation (it runs on the
+/// key of every card-sized JSON number).
+pub fn is_counter_key(key: &str) -> bool {
+    COUNTER_SUFFIXES.iter().any(|suffix| {
+        let mut letters = key
+            .bytes()
+            .rev()
+            .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+            .map(|b| b.to_ascii_lowercase());
+        suffix.bytes().rev().all(|s| letters.next() == Some(s))
+    })
+}
 
 /// Writes the normalized form of `key` (ASCII lower-case, no `_`, `-`, `.`, space) into `out`.
 pub fn normalize_into(key: &str, out: &mut String) {
@@ -254,7 +260,7 @@ fn classify_builtin(norm: &str) -> Option<RuleId> {
     }
     if norm.ends_with("token") || norm.ends_with("jwt") || norm.contains("tokenvalue") {
         let stem = norm.strip_suffix("token").unwrap_or(norm);
-        if COUNTER_TOKEN_PREFIXES.contains(&stem) {
+        if COUNTER_TOKEN_PREFIXES.contains(&stem) || PAGINATION_TOKEN_PREFIXES.contains(&stem) {
             return None;
         }
         return Some(TOKEN);
@@ -388,6 +394,25 @@ mod tests {
         ] {
             assert_eq!(rule(key), None, "{key}");
         }
+    }
+
+    #[test]
+    fn counter_and_pagination_keys() {
+        for key in ["total_tokens", "durationMs", "BYTE-COUNT", "size"] {
+            assert!(is_counter_key(key), "{key}");
+        }
+        for key in ["userId", "cardNumber", "ms_x"] {
+            assert!(!is_counter_key(key), "{key}");
+        }
+        for key in [
+            "nextToken",
+            "next_page_token",
+            "continuationToken",
+            "clientToken",
+        ] {
+            assert_eq!(rule(key), None, "{key}");
+        }
+        assert_eq!(rule("refreshToken"), Some("token"));
     }
 
     #[test]

@@ -6,21 +6,28 @@
 
 mod config;
 mod counters;
+mod entropy;
 mod json;
+mod json_string;
 mod keys;
+mod numbers;
 mod patterns;
 mod prefilter;
 mod replace;
 mod rules;
 mod stdio;
 mod text;
+mod unescape;
+mod userinfo;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
 use regex::{Regex, RegexSet};
 
-pub use config::{CustomRule, Mode, RedactConfig, SecretString, DEFAULT_HASH_KEY_ENV};
+pub use config::{
+    CustomRule, Mode, NumericMarker, RedactConfig, SecretString, DEFAULT_HASH_KEY_ENV,
+};
 pub use counters::RedactionCounters;
 pub use json::NotJson;
 pub use patterns::{is_card_number, luhn_ok};
@@ -42,6 +49,7 @@ pub const OVERSIZED_LINE_MARKER: &str = "[REDACTED:oversized_line]";
 pub struct Redactor {
     enabled: bool,
     max_line_bytes: usize,
+    numeric_marker: NumericMarker,
     on: Vec<bool>,
     prefilter: Prefilter,
     patterns: Patterns,
@@ -195,6 +203,7 @@ impl Redactor {
         Ok(Self {
             enabled: config.enabled,
             max_line_bytes: config.max_line_bytes,
+            numeric_marker: config.numeric_marker,
             on,
             prefilter,
             patterns: Patterns::new()?,
@@ -250,14 +259,19 @@ impl Redactor {
             out.push_str(&text);
             return;
         }
-        let first = text.bytes().find(|b| !b.is_ascii_whitespace());
+        // a byte-order mark before JSON: redact the JSON, keep the mark
+        let (bom, body) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => ("\u{feff}", rest),
+            None => ("", text.as_ref()),
+        };
+        let first = body.bytes().find(|b| !b.is_ascii_whitespace());
         // any JSON value: a bare number or string line must stay valid JSON too
         let json = matches!(
             first,
             Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
         );
-        let redacted = match json.then(|| self.redact_json_text(&text, flags)) {
-            Some(Ok(Some(new))) => Cow::Owned(new),
+        let redacted = match json.then(|| self.redact_json_text(body, flags)) {
+            Some(Ok(Some(new))) => Cow::Owned(format!("{bom}{new}")),
             Some(Ok(None)) => Cow::Borrowed(text.as_ref()),
             Some(Err(NotJson)) | None => self.redact_text(&text),
         };

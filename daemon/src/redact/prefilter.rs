@@ -4,6 +4,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
+use super::entropy::{self, is_token_end};
 use super::keys::KEY_STEMS;
 
 /// A set of trigger bits.
@@ -37,6 +38,14 @@ impl Flags {
     pub const B64: u32 = 1 << 11;
     /// A vendor token prefix (`ghp_`, `github_pat_`, `glpat-`, `xoxb-`, `sk_live_`, `AIza`, ...).
     pub const VENDOR: u32 = 1 << 12;
+    /// A token of at least [`entropy::MIN_LEN`] bytes holding both letter cases and a digit or
+    /// symbol: the only lines the `high_entropy` rule looks at.
+    pub const LONG_TOKEN: u32 = 1 << 13;
+    /// `%40` or a backslash: percent- or `\u`-escaped text is decoded for matching.
+    pub const ESCAPED: u32 = 1 << 14;
+    /// A word that announces a phone number (`call`, `sms`, `tel`, `whatsapp`): numbers of
+    /// fewer digits than [`MIN_DIGITS`] after it are checked too.
+    pub const PHONE_WORD: u32 = 1 << 15;
 
     /// Whether any bit in `mask` is set.
     pub fn has(self, mask: u32) -> bool {
@@ -59,17 +68,10 @@ pub const VENDOR_PREFIXES: &[&str] = &[
     "ghr_",
     "github_pat_",
     "glpat-",
-    "xoxa-",
-    "xoxb-",
-    "xoxe-",
-    "xoxp-",
-    "xoxr-",
-    "xoxs-",
+    "xox",
     "xapp-",
-    "sk_live_",
-    "sk_test_",
-    "rk_live_",
-    "rk_test_",
+    "sk_",
+    "rk_",
     "aiza",
     "npm_",
     "hf_",
@@ -84,7 +86,9 @@ pub const AWS_SECRET_LEN: u32 = 40;
 
 const C_DIGIT: u8 = 1;
 const C_SEP: u8 = 2;
-const C_B64: u8 = 4;
+const C_UPPER: u8 = 16;
+const C_LOWER: u8 = 32;
+const C_SYMBOL: u8 = 64;
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -93,13 +97,22 @@ const fn class_table() -> [u8; 256] {
         let b = i as u8;
         let mut c = 0;
         if b.is_ascii_digit() {
-            c |= C_DIGIT | C_B64;
+            c |= C_DIGIT;
         }
-        if b.is_ascii_alphabetic() || b == b'/' || b == b'+' {
-            c |= C_B64;
-        }
+
         if b == b' ' || b == b'-' || b == b'.' || b == b'(' || b == b')' {
             c |= C_SEP;
+        }
+        if !is_token_end(b) {
+            c |= if b.is_ascii_uppercase() {
+                C_UPPER
+            } else if b.is_ascii_lowercase() {
+                C_LOWER
+            } else if b.is_ascii_digit() {
+                C_DIGIT
+            } else {
+                C_SYMBOL
+            };
         }
         t[i] = c;
         i += 1;
@@ -108,6 +121,47 @@ const fn class_table() -> [u8; 256] {
 }
 
 static CLASS: [u8; 256] = class_table();
+
+/// Masks of all ones or zero, so the byte loop spends a load, not a chain of tests, on each:
+/// a set of token classes that is "mixed" (both letter cases and a digit or symbol), a byte
+/// that belongs to a token, a digit byte, a separator byte.
+struct Masks {
+    mixed: [u32; 256],
+    token: [u32; 256],
+    digit: [u32; 256],
+    sep: [u32; 256],
+}
+
+const fn mask_tables() -> Masks {
+    let mut m = Masks {
+        mixed: [0; 256],
+        token: [0; 256],
+        digit: [0; 256],
+        sep: [0; 256],
+    };
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let cases = c & C_UPPER != 0 && c & C_LOWER != 0;
+        if cases && c & (C_DIGIT | C_SYMBOL) != 0 {
+            m.mixed[i] = u32::MAX;
+        }
+        if !is_token_end(c) {
+            m.token[i] = u32::MAX;
+        }
+        let class = CLASS[i];
+        if class & C_DIGIT != 0 {
+            m.digit[i] = u32::MAX;
+        }
+        if class & C_SEP != 0 {
+            m.sep[i] = u32::MAX;
+        }
+        i += 1;
+    }
+    m
+}
+
+static MASKS: Masks = mask_tables();
 
 /// The literal triggers and the byte-class scan, built once.
 #[derive(Debug)]
@@ -123,17 +177,27 @@ impl Prefilter {
     pub fn new(ip: bool, extra_stems: &[String]) -> Result<Self, aho_corasick::BuildError> {
         let mut pats: Vec<String> = Vec::new();
         let mut bits = Vec::new();
-        let fixed: [(&str, u32); 10] = [
+        // few enough literals in all (fixed, vendor prefixes, key stems) for the automaton's
+        // packed SIMD prefilter, which takes at most 64 patterns: W1 slows by a tenth past it
+        let fixed: [(&str, u32); 17] = [
+            ("call", Flags::PHONE_WORD),
+            ("sms", Flags::PHONE_WORD),
+            ("whatsapp", Flags::PHONE_WORD),
             ("@", Flags::AT),
+            ("%40", Flags::AT | Flags::ESCAPED),
             ("://", Flags::URL),
             ("hooks.slack", Flags::URL),
+            ("discord", Flags::URL),
             ("eyj", Flags::JWT),
-            ("bearer", Flags::BEARER),
+            // also a key stem: one pattern id is reported per literal, so it carries both
+            ("bearer", Flags::BEARER | Flags::KEY),
+            ("basic ", Flags::BEARER),
+            ("digest ", Flags::BEARER),
             ("akia", Flags::AWS_ID),
             ("asia", Flags::AWS_ID),
             ("sk-", Flags::SK),
             ("-----begin", Flags::PEM),
-            ("\\", Flags::BACKSLASH),
+            ("\\", Flags::BACKSLASH | Flags::ESCAPED),
         ];
         for (p, b) in fixed {
             pats.push(p.to_owned());
@@ -150,7 +214,9 @@ impl Prefilter {
             .collect();
         for stem in &stems {
             pats.push(stem.clone());
-            bits.push(Flags::KEY);
+            // phone keys are phone words too
+            let phone = ["tel", "phone", "mobile", "fax"].contains(&stem.as_str());
+            bits.push(Flags::KEY | if phone { Flags::PHONE_WORD } else { 0 });
         }
         let literals = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
@@ -189,27 +255,37 @@ impl Prefilter {
         // branch-free run lengths: digits joined by at most two separators, and base64 runs
         let mut digits = 0u32;
         let mut seps = 0u32;
-        let mut b64 = 0u32;
         let mut max_digits = 0u32;
-        let mut max_b64 = 0u32;
+        // the current entropy-rule token: its length and the classes seen in it; its longest
+        // length also stands in for the base64 run of an AWS secret key (token bytes are a
+        // superset of base64 bytes, and the AWS scanner checks the exact run itself)
+        // the current token's length in bits 8.., its classes in bits 0..8; the longest mixed
+        // token so far (it also stands in for the base64 run of an AWS secret key, which is
+        // mixed, and whose exact run the AWS scanner checks itself)
+        let m = &MASKS;
+        let mut tok = 0u32;
+        let mut max_mixed = 0u32;
         for &b in bytes {
             let c = CLASS[b as usize];
             // all-ones when the class bit is set, zero otherwise (no multiplies, no branches)
-            let digit = 0u32.wrapping_sub(u32::from(c & C_DIGIT));
-            let sep = 0u32.wrapping_sub(u32::from((c & C_SEP) >> 1));
+            let digit = m.digit[b as usize];
+            let sep = m.sep[b as usize];
             seps = (seps + 1) & sep;
             let keep = digit | (sep & 0u32.wrapping_sub(u32::from(seps <= 2)));
             digits = (digits + (digit & 1)) & keep;
             max_digits = max_digits.max(digits);
-            b64 = (b64 + 1) & 0u32.wrapping_sub(u32::from((c & C_B64) >> 2));
-            max_b64 = max_b64.max(b64);
+            tok = ((tok + 256) | u32::from(c)) & m.token[b as usize];
+            max_mixed = max_mixed.max(tok & m.mixed[(tok & 0xff) as usize]);
         }
         let mut flags = 0u32;
         if max_digits >= MIN_DIGITS {
             flags |= Flags::DIGITS;
         }
-        if max_b64 >= AWS_SECRET_LEN {
+        if max_mixed >> 8 >= AWS_SECRET_LEN {
             flags |= Flags::B64;
+        }
+        if max_mixed >> 8 >= entropy::MIN_LEN as u32 {
+            flags |= Flags::LONG_TOKEN;
         }
         if self.ip && ip_shape(bytes) {
             flags |= Flags::IP;

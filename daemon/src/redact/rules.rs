@@ -47,8 +47,16 @@ pub const COOKIE: RuleId = 19;
 /// Hugging Face, SendGrid.
 pub const VENDOR_TOKEN: RuleId = 20;
 
+/// International bank account numbers with a valid ISO 13616 mod-97 checksum.
+pub const IBAN: RuleId = 21;
+/// The token of a Discord webhook URL (`discord.com/api/webhooks/<id>/<token>`).
+pub const DISCORD_WEBHOOK: RuleId = 22;
+/// Random-looking tokens in free text that nothing names (mixed character classes, many class
+/// changes, not one of the id shapes logs are full of): see `entropy.rs`.
+pub const HIGH_ENTROPY: RuleId = 23;
+
 /// Names of the built-in rules, indexed by [`RuleId`]; these are stable metric labels.
-pub const BUILTIN_NAMES: [&str; 21] = [
+pub const BUILTIN_NAMES: [&str; 24] = [
     "email",
     "phone",
     "card",
@@ -70,13 +78,16 @@ pub const BUILTIN_NAMES: [&str; 21] = [
     "authorization",
     "cookie",
     "vendor_token",
+    "iban",
+    "discord_webhook",
+    "high_entropy",
 ];
 
 /// Which rule wins when two matches start at the same place: lower is stronger.
 pub fn priority(rule: RuleId) -> u8 {
     match rule {
         PRIVATE_KEY => 0,
-        SLACK_WEBHOOK => 1,
+        SLACK_WEBHOOK | DISCORD_WEBHOOK => 1,
         URL_PASSWORD => 2,
         BEARER => 3,
         JWT => 4,
@@ -89,6 +100,9 @@ pub fn priority(rule: RuleId) -> u8 {
         SSN => 10,
         PHONE => 11,
         IP_ADDRESS => 12,
+        IBAN => 9,
+        // the catch-all loses to every rule that knows what it found
+        HIGH_ENTROPY => 15,
         r if r < BUILTIN_NAMES.len() => 5,
         _ => 20,
     }

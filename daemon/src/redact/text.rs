@@ -4,13 +4,16 @@
 use std::borrow::Cow;
 use std::cmp::Reverse;
 
+use super::entropy;
 use super::keys::normalize_into;
 use super::patterns::Found;
 use super::prefilter::Flags;
 use super::replace::MARKER_PREFIX;
 use super::rules::{
-    priority, API_KEY, AUTHORIZATION, CLIENT_SECRET, COOKIE, PASSWORD, SECRET, TOKEN,
+    priority, API_KEY, AUTHORIZATION, CLIENT_SECRET, COOKIE, HIGH_ENTROPY, PASSWORD, PHONE, SECRET,
+    TOKEN,
 };
+use super::unescape::decode_for_matching;
 use super::Redactor;
 
 /// Values after a sensitive key that are left alone: they carry nothing.
@@ -72,6 +75,12 @@ pub fn is_marker(s: &str) -> bool {
 impl Redactor {
     /// Redacts patterns, sensitive `key=value` pairs and custom rules inside one string.
     pub(crate) fn redact_text<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        self.redact_text_in(s, b"")
+    }
+
+    /// [`Redactor::redact_text`] of the value of JSON key `key` (raw, empty for none): the
+    /// `high_entropy` rule leaves the values of id keys (`requestId`, `nextToken`) alone.
+    pub(crate) fn redact_text_in<'a>(&self, s: &'a str, key: &[u8]) -> Cow<'a, str> {
         if s.is_empty() {
             return Cow::Borrowed(s);
         }
@@ -83,20 +92,20 @@ impl Redactor {
             return Cow::Borrowed(s);
         }
         let mut found: Vec<Found> = Vec::new();
-        self.patterns.detect(s, flags, &self.on, &mut found);
-        if flags.has(Flags::KEY) || self.keys.has_extra() {
-            self.scan_key_values(s, &mut found);
-        }
-        for (rule, re) in &self.custom {
-            for m in re.find_iter(s) {
-                if m.end() > m.start() {
-                    found.push(Found {
-                        start: m.start(),
-                        end: m.end(),
-                        rule: *rule,
-                    });
+        match flags
+            .has(Flags::ESCAPED)
+            .then(|| decode_for_matching(s))
+            .flatten()
+        {
+            Some((decoded, map)) => {
+                let dflags = self.prefilter.scan(decoded.as_bytes());
+                self.find_all(&decoded, dflags, key, &mut found);
+                for f in &mut found {
+                    f.start = map.get(f.start).copied().unwrap_or(s.len());
+                    f.end = map.get(f.end).copied().unwrap_or(s.len());
                 }
             }
+            None => self.find_all(s, flags, key, &mut found),
         }
         if found.is_empty() {
             return Cow::Borrowed(s);
@@ -126,6 +135,28 @@ impl Redactor {
         Cow::Owned(out)
     }
 
+    /// Every match of every enabled rule in `s`.
+    fn find_all(&self, s: &str, flags: Flags, key: &[u8], found: &mut Vec<Found>) {
+        self.patterns.detect(s, flags, &self.on, found);
+        if flags.has(Flags::KEY) || self.keys.has_extra() {
+            self.scan_key_values(s, found);
+        }
+        if flags.has(Flags::LONG_TOKEN) && self.on[HIGH_ENTROPY] && !entropy::id_key(key) {
+            entropy::detect(s, found);
+        }
+        for (rule, re) in &self.custom {
+            for m in re.find_iter(s) {
+                if m.end() > m.start() {
+                    found.push(Found {
+                        start: m.start(),
+                        end: m.end(),
+                        rule: *rule,
+                    });
+                }
+            }
+        }
+    }
+
     /// Finds `key=value`, `key: value`, `"key":"value"` and `\"key\":\"value\"` pairs whose key
     /// a key rule owns, and records the value span.
     fn scan_key_values(&self, s: &str, out: &mut Vec<Found>) {
@@ -151,8 +182,10 @@ impl Redactor {
             while k_start > 0 && is_key_byte(b[k_start - 1]) && k_end - k_start < 64 {
                 k_start -= 1;
             }
-            // `arn:aws:...:secret:name` is a path, not a pair
-            if k_start == k_end || (b[sep] == b':' && k_start > 0 && b[k_start - 1] == b':') {
+            // `arn:aws:...:secret:name` is a path, not a pair; so is `repo/phone-app:1.2.3`
+            if k_start == k_end
+                || (b[sep] == b':' && k_start > 0 && matches!(b[k_start - 1], b':' | b'/'))
+            {
                 continue;
             }
             let Some(key) = s.get(k_start..k_end) else {
@@ -172,6 +205,11 @@ impl Redactor {
             while v < n && (b[v] == b' ' || b[v] == b'\t') {
                 v += 1;
             }
+            // `cc:06:12:9e:f2:70` is a MAC address, not a card under the key `cc`
+            if b[sep] == b':' && k_end - k_start == 2 && b.get(v).is_some_and(u8::is_ascii_hexdigit)
+            {
+                continue;
+            }
             let Some((vs, mut ve)) = value_span(b, v, rule == COOKIE && b[sep] == b':') else {
                 continue;
             };
@@ -181,7 +219,16 @@ impl Redactor {
                 PASSWORD | SECRET | CLIENT_SECRET | TOKEN | API_KEY | AUTHORIZATION
             );
             if opaque && vs == v {
-                ve = extend_words(b, ve);
+                ve = opaque_end(b, ve);
+                ve = extend_words(b, vs, ve);
+            }
+            if rule == PHONE && vs == v {
+                ve = extend_digit_groups(b, ve);
+            }
+            if vs == v && matches!(b.get(v), Some(b'[' | b'{')) {
+                // an array or object after a key outside parsed JSON (a prefixed, truncated
+                // or BOM-led JSON line): the whole value goes, as in JSON
+                ve = bracket_end(b, v);
             }
             let Some(value) = s.get(vs..ve) else {
                 continue;
@@ -190,8 +237,8 @@ impl Redactor {
             if value.is_empty()
                 || EMPTY_VALUES.contains(&lower.as_str())
                 || value.starts_with(MARKER_PREFIX)
-                || value.starts_with('{')
-                || value.starts_with('[')
+                || value == "[]"
+                || value == "{}"
             {
                 continue;
             }
@@ -204,9 +251,69 @@ impl Redactor {
     }
 }
 
-/// Extends an unquoted value ending at `end` over following space-separated words, stopping
-/// at a delimiter, at a word that is itself a `key=` / `key:` pair, or at the end.
-fn extend_words(b: &[u8], mut end: usize) -> usize {
+/// End of the array or object opening at `b[v]`: its matching bracket (quotes respected), or
+/// the end of the text when it is truncated.
+fn bracket_end(b: &[u8], v: usize) -> usize {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut i = v;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'[' | b'{' if !quoted => depth += 1,
+            b']' | b'}' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// Extends a phone value over following space-separated digit groups (`tel: 734 502 674`).
+fn extend_digit_groups(b: &[u8], mut end: usize) -> usize {
+    while b.get(end) == Some(&b' ') {
+        let start = end + 1;
+        let w = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'-')
+            .count();
+        if w == 0 || !b[start].is_ascii_digit() {
+            return end;
+        }
+        end = start + w;
+    }
+    end
+}
+
+/// Extends an unquoted secret over brackets inside it (`s)x6Za`, `)2+zw`): a closing bracket
+/// ends the value only when a delimiter or the end follows it.
+fn opaque_end(b: &[u8], mut end: usize) -> usize {
+    while let Some(&c) = b.get(end) {
+        let inner = matches!(c, b')' | b']' | b'}')
+            && b.get(end + 1)
+                .is_some_and(|&n| !ends_unquoted(n) && n != b'&');
+        if !inner {
+            return end;
+        }
+        end = word_end(b, end + 1);
+    }
+    end
+}
+
+/// Extends an unquoted passphrase (`correct horse battery staple`) starting at `start` and
+/// ending at `end` over following space-separated words, stopping at a delimiter, at a word
+/// that is itself a `key=` / `key:` pair or opens a bracket, or at the end. A value whose
+/// first word is not a word (a token, a key) is not a passphrase and is not extended.
+fn extend_words(b: &[u8], start: usize, mut end: usize) -> usize {
+    if !b[start..end].iter().all(u8::is_ascii_alphabetic) {
+        return end;
+    }
     loop {
         if b.get(end) != Some(&b' ') {
             return end;
@@ -214,7 +321,11 @@ fn extend_words(b: &[u8], mut end: usize) -> usize {
         let start = end + 1;
         let w_end = word_end(b, start);
         let word = &b[start..w_end];
-        if word.is_empty() || word.contains(&b'=') || word.ends_with(b":") {
+        if word.is_empty()
+            || word.contains(&b'=')
+            || word.ends_with(b":")
+            || matches!(word[0], b'(' | b'[' | b'{')
+        {
             return end;
         }
         end = w_end;
@@ -253,6 +364,11 @@ fn value_span(b: &[u8], v: usize, to_end: bool) -> Option<(usize, usize)> {
     }
     let first_end = word_end(b, v);
     let word = b.get(v..first_end)?;
+    if word.eq_ignore_ascii_case(b"digest") {
+        // a parameter list: `Digest username="u", nonce="…", response="…"` to the end
+        let end = (v..n).find(|&i| b[i] == b'\n').unwrap_or(n);
+        return Some((v, end));
+    }
     let is_scheme = SCHEMES
         .iter()
         .any(|s| word.eq_ignore_ascii_case(s.as_bytes()));
