@@ -14,7 +14,7 @@ file: tune on a dev split made with another seed.
 
     pip install faker==40.54.0
     python3 daemon/tests/heldout/generate.py --seed 18 --lines 6000 > daemon/tests/heldout/heldout.jsonl
-    python3 daemon/tests/heldout/generate.py --seed 1818 --lines 6000 > /tmp/redact-dev.jsonl
+    python3 daemon/tests/heldout/generate.py --seed 1818 --lines 6000 > target/redact-dev.jsonl
 """
 
 import argparse
