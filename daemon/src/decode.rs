@@ -1,5 +1,6 @@
 //! Turns raw line bytes into `LogEvent`s: timestamp, redaction, and CloudWatch's size limit.
 
+use crate::cut::boundary_cut;
 use crate::event::{Ack, LogEvent};
 use crate::redact::Redactor;
 
@@ -77,29 +78,6 @@ fn split_message(text: &str, max: usize) -> Vec<&str> {
     }
     pieces.push(rest);
     pieces
-}
-
-/// Bytes a cut may follow: whitespace and the separators of fields and lists.
-fn ends_a_token(b: u8) -> bool {
-    b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'}' | b']')
-}
-
-/// Where to cut `bytes` so that the head holds at most `max` bytes (`max` > 0): just after the
-/// last whitespace or separator within the limit, so a token (`password=…`, a card's digit
-/// groups) is never cut in two; only a single token longer than `max` is cut, and then on a
-/// UTF-8 character boundary. Returns `bytes.len()` when it fits whole.
-pub fn boundary_cut(bytes: &[u8], max: usize) -> usize {
-    if bytes.len() <= max {
-        return bytes.len();
-    }
-    if let Some(i) = bytes[..max].iter().rposition(|&b| ends_a_token(b)) {
-        return i + 1;
-    }
-    // no boundary: the last character boundary (a byte that is not a UTF-8 continuation)
-    (1..=max)
-        .rev()
-        .find(|&i| bytes[i] & 0xC0 != 0x80)
-        .unwrap_or(max)
 }
 
 /// The value of a top-level-looking `"timestamp":"…"` field, in epoch milliseconds.

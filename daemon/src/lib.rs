@@ -2,7 +2,7 @@
 //! and metrics to CloudWatch, and provisions the dashboards and alarms the ops team reads.
 //!
 //! Layers (ARCHITECTURE.md; `tests/layers.rs` keeps imports pointing down):
-//! - leaves: [`event`], [`datum`], `fingerprint`, `telemetry` (and the `aistudio-core` crate);
+//! - leaves: [`event`], [`datum`], `fingerprint`, `cut`, `telemetry` (and the `aistudio-core` crate);
 //! - the redaction engine: [`redact`];
 //! - components: `sources`, `decode`, `buffer`, `sinks`, [`metric_stage`], `api`;
 //! - the top: [`config`] (assembles each component's section), `topology` (builds and runs
@@ -15,6 +15,7 @@ mod api;
 mod buffer;
 pub mod cli;
 pub mod config;
+mod cut;
 pub mod datum;
 mod decode;
 pub mod event;

@@ -13,6 +13,7 @@ const DAEMON_LAYERS: &[(&str, u8)] = &[
     ("event", 0),
     ("datum", 0),
     ("fingerprint", 0),
+    ("cut", 0),
     ("shutdown", 0),
     // ...and the daemon's own telemetry, which counts in their terms
     ("telemetry", 1),

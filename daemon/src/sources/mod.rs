@@ -7,6 +7,7 @@ pub mod tcp;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cut::boundary_cut;
 use crate::event::Ack;
 
 /// Lines per chunk: large enough to amortise channel hand-offs, small enough to keep latency
@@ -96,21 +97,25 @@ impl LineSplitter {
         self.partial.extend_from_slice(bytes);
         while self.partial.len() > self.max_line_bytes {
             // A runaway line: emit its head now; the offset does not move past it, because the
-            // line is not complete, so a restart re-reads it whole.
-            let rest = self.partial.split_off(self.max_line_bytes);
+            // line is not complete, so a restart re-reads it whole. The head ends between two
+            // tokens, so no secret is redacted in two halves.
+            let cut = boundary_cut(&self.partial, self.max_line_bytes);
+            let rest = self.partial.split_off(cut);
             let head = std::mem::replace(&mut self.partial, rest);
             on_line(&head, total - bytes.len());
         }
     }
 
+    /// Emits `line` in pieces of at most `max_line_bytes`, each cut between two tokens (or,
+    /// for a single longer token, on a character boundary).
     fn emit_cut(&self, line: &[u8], consumed: usize, on_line: &mut impl FnMut(&[u8], usize)) {
-        let mut pieces = line.chunks(self.max_line_bytes).peekable();
-        if pieces.peek().is_none() {
-            on_line(line, consumed);
+        let mut rest = line;
+        while rest.len() > self.max_line_bytes {
+            let (head, tail) = rest.split_at(boundary_cut(rest, self.max_line_bytes));
+            on_line(head, consumed);
+            rest = tail;
         }
-        for piece in pieces {
-            on_line(piece, consumed);
-        }
+        on_line(rest, consumed);
     }
 
     /// The bytes of an unfinished last line, if any (emitted at end of input).
@@ -182,6 +187,34 @@ mod tests {
         let text: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(text, vec!["xyzz"]);
         assert_eq!(s.take_partial(), Some(b"zzzz".to_vec()));
+    }
+
+    #[test]
+    fn long_lines_are_cut_between_tokens_so_no_secret_is_halved() {
+        // Complete line and runaway partial alike: `password=hunter2zz` and the card's digit
+        // groups straddle the 24-byte limit, and each stays whole in one piece.
+        for input in [
+            &b"retry budget spent, password=hunter2zz card 4111 1111 1111 1111\n"[..],
+            &b"retry budget spent, password=hunter2zz card 4111 1111 1111 1111"[..],
+        ] {
+            let mut s = LineSplitter::new(24);
+            let mut pieces: Vec<String> =
+                split(&mut s, input).into_iter().map(|(l, _)| l).collect();
+            pieces.extend(
+                s.take_partial()
+                    .map(|p| String::from_utf8_lossy(&p).into_owned()),
+            );
+            assert!(pieces.iter().all(|p| p.len() <= 24), "{pieces:?}");
+            assert_eq!(
+                pieces.concat().as_bytes(),
+                input.strip_suffix(b"\n").unwrap_or(input)
+            );
+            assert!(
+                pieces.iter().any(|p| p.contains("password=hunter2zz")),
+                "{pieces:?}"
+            );
+            assert!(!pieces.iter().any(|p| p.ends_with("4111 1")), "{pieces:?}");
+        }
     }
 
     #[test]
