@@ -33,8 +33,13 @@ mod tests {
     #[test]
     fn cuts_after_the_last_separator_else_on_a_character_boundary() {
         assert_eq!(boundary_cut(b"abc def", 10), 7);
+        assert_eq!(boundary_cut(b"abc def ghi", 9), 8);
+        assert_eq!(boundary_cut(b"short", 9), 5);
         assert_eq!(boundary_cut(b"aa bb password=hunter2zz", 12), 6);
         assert_eq!(boundary_cut("aaaa\u{e9}\u{e9}".as_bytes(), 5), 4);
+        let s = "ééééé".as_bytes();
+        let cut = boundary_cut(s, 5);
+        assert!(std::str::from_utf8(&s[..cut]).is_ok() && cut == 4);
         assert_eq!(boundary_cut(b"abcdefgh", 3), 3);
     }
 }

@@ -251,15 +251,6 @@ mod tests {
     }
 
     #[test]
-    fn boundary_cut_never_splits_a_character_or_a_token() {
-        assert_eq!(boundary_cut(b"abc def ghi", 9), 8);
-        assert_eq!(boundary_cut(b"short", 9), 5);
-        let s = "ééééé".as_bytes();
-        let cut = boundary_cut(s, 5);
-        assert!(std::str::from_utf8(&s[..cut]).is_ok() && cut == 4);
-    }
-
-    #[test]
     fn invalid_utf8_and_crlf_do_not_fail() {
         let d = decoder();
         let mut out = Vec::new();

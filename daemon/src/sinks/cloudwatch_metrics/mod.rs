@@ -6,5 +6,3 @@ mod sink;
 
 pub use batch::take_request;
 pub use sink::CloudWatchMetricsSink;
-#[cfg(feature = "testing")]
-pub use sink::MIN_COMPRESSION_BYTES;
