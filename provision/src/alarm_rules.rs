@@ -1,12 +1,12 @@
 //! Rules for one rendered alarm: names, statistics, periods and the evaluation window,
-//! DatapointsToAlarm, actions per state, metric math and the metric catalog.
+//! DatapointsToAlarm, actions per state, metric math and the published dimension sets.
 
 use std::collections::BTreeSet;
 
 use super::definitions::DimensionDef;
+use super::dimension_sets::{check_dimension_set, SetProblem};
 use super::expr::{check_expression, is_valid_id};
 use super::render::AlarmSpec;
-use aistudio_core::catalog::{catalog_metric, APP_NAMESPACE, ENVIRONMENT_DIMENSION};
 use aistudio_core::limits::{
     is_valid_period, max_evaluation_window, MAX_ACTIONS_PER_STATE, MAX_ALARM_NAME_LEN,
 };
@@ -62,28 +62,20 @@ fn check_stat(stat: &str) -> Option<String> {
     }
 }
 
-fn check_catalog(
+/// The query's dimensions must be exactly a combination the metric is published with.
+fn check_dimensions(
     namespace: &str,
     metric: &str,
     dims: &[DimensionDef],
     path: &str,
     found: &mut Vec<(String, String)>,
 ) {
-    if namespace != APP_NAMESPACE {
-        return;
-    }
-    match catalog_metric(metric) {
-        None => found.push((format!("{path}MetricName"), format!("`{metric}` is not in the {APP_NAMESPACE} metric catalog (ARCHITECTURE.md); use a catalog metric or add it to the catalog first"))),
-        Some(entry) => {
-            for (i, d) in dims.iter().enumerate() {
-                if d.name != ENVIRONMENT_DIMENSION && !entry.has_extra_dimension(&d.name) {
-                    found.push((format!("{path}Dimensions[{i}].Name"), format!("{metric} has no dimension `{}`; it has {ENVIRONMENT_DIMENSION} {}", d.name, entry.extra_dimension_names().join(" "))));
-                }
-            }
-            if !dims.iter().any(|d| d.name == ENVIRONMENT_DIMENSION) {
-                found.push((format!("{path}Dimensions"), format!("{metric} is published with an {ENVIRONMENT_DIMENSION} dimension; add it or the alarm sees no data")));
-            }
-        }
+    let names: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
+    match check_dimension_set(namespace, metric, &names) {
+        Ok(()) => {}
+        Err(SetProblem::UnknownNamespace(m)) => found.push((format!("{path}Namespace"), m)),
+        Err(SetProblem::UnknownMetric(m)) => found.push((format!("{path}MetricName"), m)),
+        Err(SetProblem::WrongSet(m)) => found.push((format!("{path}Dimensions"), m)),
     }
 }
 
@@ -148,7 +140,7 @@ pub fn check_alarm_spec(spec: &AlarmSpec, found: &mut Vec<(String, String)>) {
             push("Period", "a single-metric alarm needs a Period".to_owned());
         }
         let mut catalog = Vec::new();
-        check_catalog(ns, metric, &spec.dimensions, "", &mut catalog);
+        check_dimensions(ns, metric, &spec.dimensions, "", &mut catalog);
         found.extend(catalog);
     } else {
         for (field, set) in [
@@ -211,7 +203,7 @@ pub fn check_alarm_spec(spec: &AlarmSpec, found: &mut Vec<(String, String)>) {
                     if let Some(message) = check_stat(&ms.stat) {
                         found.push((format!("{at}.MetricStat.Stat"), message));
                     }
-                    check_catalog(
+                    check_dimensions(
                         &ms.metric.namespace,
                         &ms.metric.metric_name,
                         &ms.metric.dimensions,

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::dimension_sets::{check_dimension_set, check_literal_value, SetProblem};
 use super::expr::{check_expression, is_valid_id};
 use super::report::Problem;
-use aistudio_core::catalog::{catalog_metric, APP_NAMESPACE, ENVIRONMENT_DIMENSION};
+use aistudio_core::catalog::{catalog_metric, APP_NAMESPACE};
 use aistudio_core::limits::{
     is_valid_period, DASHBOARD_GRID_COLUMNS, MAX_METRICS_PER_DASHBOARD, MAX_METRICS_PER_WIDGET,
     MAX_WIDGETS_PER_DASHBOARD, MAX_WIDGET_HEIGHT,
@@ -297,23 +298,16 @@ fn check_metric_widget(
         }
         if resolved.len() < 2 || resolved.len() % 2 != 0 {
             push(path.clone(), "a metric row is [namespace, metric name, dimension name, value, ...]: an even number of strings, at least two".into());
-        } else if resolved[0] == APP_NAMESPACE {
-            let metric = &resolved[1];
-            match catalog_metric(metric) {
-                None => push(
-                    format!("{path}[1]"),
-                    format!(
-                        "`{metric}` is not in the {APP_NAMESPACE} metric catalog (ARCHITECTURE.md)"
-                    ),
-                ),
-                Some(entry) => {
-                    for pair in resolved[2..].chunks(2) {
-                        let dim = pair[0].as_str();
-                        if dim != ENVIRONMENT_DIMENSION && !entry.has_extra_dimension(dim) {
-                            push(path.clone(), format!("{metric} has no dimension `{dim}`"));
-                        }
-                    }
-                }
+        } else {
+            let dims: Vec<&str> = resolved[2..].chunks(2).map(|p| p[0].as_str()).collect();
+            match check_dimension_set(&resolved[0], &resolved[1], &dims) {
+                Ok(()) => {}
+                Err(SetProblem::UnknownNamespace(m)) => push(format!("{path}[0]"), m),
+                Err(SetProblem::UnknownMetric(m)) => push(format!("{path}[1]"), m),
+                Err(SetProblem::WrongSet(m)) => push(path.clone(), m),
+            }
+            for pair in resolved[2..].chunks(2) {
+                check_literal_value(&path, &pair[0], &pair[1], push);
             }
         }
         previous = resolved;

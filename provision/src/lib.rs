@@ -9,6 +9,7 @@ mod alarm_rules;
 mod apply;
 mod dashboard;
 pub mod definitions;
+mod dimension_sets;
 mod expr;
 mod live;
 pub mod payload;

@@ -9,6 +9,7 @@ use std::path::Path;
 pub use super::alarm_rules::check_alarm_spec;
 use super::dashboard::check_dashboard;
 use super::definitions::{load, AlarmDef, Definitions, LoadError, TopicsDef};
+use super::dimension_sets::check_literal_value;
 use super::render::{name_prefix, render, Placeholders};
 use super::report::Problem;
 use super::topic_rules::{check_critical_routes, check_topics};
@@ -179,6 +180,20 @@ fn check_alarm_def(
                     KNOWN_ENVIRONMENTS.join(", ")
                 ),
             ));
+        }
+    }
+    let mut push =
+        |path: String, message: String| problems.push(Problem::new(file, &path, message));
+    for (i, d) in def.dimensions.iter().enumerate() {
+        check_literal_value(&format!("Dimensions[{i}]"), &d.name, &d.value, &mut push);
+    }
+    for (q, query) in def.metrics.iter().enumerate() {
+        let Some(stat) = &query.metric_stat else {
+            continue;
+        };
+        for (i, d) in stat.metric.dimensions.iter().enumerate() {
+            let path = format!("Metrics[{q}].MetricStat.Metric.Dimensions[{i}]");
+            check_literal_value(&path, &d.name, &d.value, &mut push);
         }
     }
     if def.alarm_name.trim().is_empty() {

@@ -42,6 +42,8 @@ pub struct Job {
     pub ids: JobIds,
     started: Instant,
     first_token: Option<Instant>,
+    /// When the provider was asked; its latency is measured from here, not from `started`.
+    provider_asked: Instant,
     tokens: u32,
     terminal: bool,
     provider_logged: bool,
@@ -52,9 +54,14 @@ fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+fn ms_between(from: Instant, to: Instant) -> u64 {
+    u64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Job {
-    /// Starts a job and logs `job.created`.
-    pub fn start(ids: JobIds, slot: JobSlot, stream: bool) -> Self {
+    /// Starts a job and logs `job.created`. `received` is when the request arrived: time to
+    /// first token is what the user waits, from there.
+    pub fn start(ids: JobIds, slot: JobSlot, stream: bool, received: Instant) -> Self {
         tracing::info!(
             event = "job.created",
             requestId = &*ids.request_id,
@@ -65,15 +72,23 @@ impl Job {
             stream,
             "job created"
         );
+        let now = Instant::now();
         Self {
             ids,
-            started: Instant::now(),
+            started: received.min(now),
             first_token: None,
+            provider_asked: now,
             tokens: 0,
             terminal: false,
             provider_logged: false,
             _slot: slot,
         }
+    }
+
+    /// Marks the moment the request goes to the provider (after parsing, routing and
+    /// queueing), from which `provider.response` measures the provider's own latency.
+    pub fn asking_provider(&mut self) {
+        self.provider_asked = Instant::now();
     }
 
     /// Tokens so far.
@@ -101,13 +116,20 @@ impl Job {
         }
     }
 
-    /// Logs `provider.response` once, with the upstream (or simulated) status.
+    /// Logs `provider.response` once, when the provider's stream ends (or fails), with the
+    /// upstream (or simulated) status. `duration` is the provider's latency: from asking it to
+    /// its first token (to its failure when none came), which `ProviderLatencyMs` publishes;
+    /// `streamDuration` is the provider's whole stream. Neither includes the server's own
+    /// time before asking, which time to first token does.
     pub fn provider_response(&mut self, status: u16) {
         if self.provider_logged {
             return;
         }
         self.provider_logged = true;
-        let duration = ms(self.started);
+        let end = Instant::now();
+        let first_byte = self.first_token.unwrap_or(end).max(self.provider_asked);
+        let duration = ms_between(self.provider_asked, first_byte);
+        let stream_duration = ms_between(self.provider_asked, end);
         tracing::info!(
             event = "provider.response",
             requestId = &*self.ids.request_id,
@@ -116,6 +138,7 @@ impl Job {
             provider = &*self.ids.provider,
             modelId = &*self.ids.model,
             duration,
+            streamDuration = stream_duration,
             status,
             "provider responded"
         );

@@ -108,6 +108,10 @@ impl AppState {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Arc<str>);
 
+/// When the current request arrived (its head), for the user-visible time to first token.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestReceived(pub Instant);
+
 /// The authenticated user, attached to responses for the `http.request` line.
 #[derive(Debug, Clone)]
 struct UserId(Arc<str>);
@@ -154,6 +158,7 @@ async fn request_log(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_string());
     req.extensions_mut()
         .insert(RequestId(Arc::clone(&request_id)));
+    req.extensions_mut().insert(RequestReceived(started));
     let mut response = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
@@ -390,6 +395,10 @@ async fn handle_chat(
     user: Arc<str>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let received = req
+        .extensions()
+        .get::<RequestReceived>()
+        .map_or_else(Instant::now, |r| r.0);
     let limit = state.config.server.body_limit_bytes;
     let body_ms = state.config.server.body_read_timeout_ms;
     // The head had its own deadline; a body sent a byte at a time would hold the request
@@ -442,7 +451,7 @@ async fn handle_chat(
         provider: Arc::clone(&route.name),
         model: Arc::from(chat.model.as_str()),
     };
-    let mut job = Job::start(ids, state.drain.job(), chat.is_stream());
+    let mut job = Job::start(ids, state.drain.job(), chat.is_stream(), received);
     let spec = StreamSpec {
         id: job_id,
         model: chat.model.clone(),
@@ -460,6 +469,7 @@ async fn handle_chat(
         max_tokens: chat.max_tokens.or(chat.max_completion_tokens),
         temperature: chat.temperature,
     };
+    job.asking_provider();
     let tokens = match route.provider.open(provider_request).await {
         Ok(t) => t,
         Err(err) => {

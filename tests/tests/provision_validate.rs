@@ -64,6 +64,8 @@ fn metric_widget(x: i64, y: i64, rows: usize) -> Value {
             json!([
                 "AWS/ECS",
                 "CPUUtilization",
+                "ClusterName",
+                "cluster",
                 "ServiceName",
                 format!("svc-{i}")
             ])
@@ -341,8 +343,8 @@ fn periods_and_the_evaluation_window_are_checked() {
     edit(
         tmp.path(),
         "alarms/jobs-failed-high.toml",
-        "EvaluationPeriods = 1\nDatapointsToAlarm = 1",
-        "EvaluationPeriods = 300\nDatapointsToAlarm = 1",
+        "EvaluationPeriods = 2\nDatapointsToAlarm = 2",
+        "EvaluationPeriods = 300\nDatapointsToAlarm = 2",
     );
     edit(
         tmp.path(),
@@ -503,8 +505,140 @@ fn app_metrics_must_exist_in_the_catalog() {
     assert_reported(
         &found,
         "response-time-p95-high.toml",
-        "Dimensions[0].Name",
-        "no dimension `UserId`",
+        "Dimensions",
+        "not published with dimensions {Endpoint,UserId}",
+    );
+}
+
+/// Point 5 of the blind-alarms issue: a query whose dimensions are not exactly a combination
+/// the metric is published with matches no series; each such alarm and widget row is an error
+/// naming the combinations it could use.
+#[test]
+fn dimension_combinations_are_checked_as_sets() {
+    let tmp = copy_definitions();
+    // A subset of ProviderLatencyMs's published {Environment, ModelId, Provider}.
+    edit(
+        tmp.path(),
+        "alarms/jobs-failed-high.toml",
+        "MetricName = \"JobsFailed\"\nDimensions = [{ Name = \"Environment\", Value = \"${Environment}\" }]",
+        "MetricName = \"ProviderLatencyMs\"\nDimensions = [{ Name = \"Environment\", Value = \"${Environment}\" }, { Name = \"Provider\", Value = \"openai\" }]",
+    );
+    // Endpoint without Environment: never published.
+    edit(
+        tmp.path(),
+        "alarms/response-time-p95-high.toml",
+        "  { Name = \"Environment\", Value = \"${Environment}\" },\n",
+        "",
+    );
+    let body = json!({"widgets": [{"type": "metric", "x": 0, "y": 0, "width": 24, "height": 6,
+    "properties": {"region": "${Region}", "stat": "Sum", "period": 60, "metrics": [
+        ["AIStudio/Streaming", "RateLimitedRequests"],
+        ["AIStudio/Streaming", "ErrorCount", "Endpoint", "/v1/models"],
+        ["AIStudio/Streaming", "ProviderLatencyMs", "Provider", "openai", "Environment", "${Environment}"],
+        ["AIStudio/Streaming", "JobsFailed", "Provider", "openai", "Environment", "${Environment}"],
+        ["AWS/ApplicationELB", "HealthyHostCount", "LoadBalancer", "${LoadBalancer}"],
+        ["AWS/ECS", "CPUUtilization", "ServiceName", "${ServiceName}"],
+        ["AWS/ApplicationELB", "SurgeQueueLength", "LoadBalancer", "${LoadBalancer}"],
+        ["AWS/Lambda", "Errors"]
+    ]}}]});
+    write_dashboard(tmp.path(), "bad-sets.json", &body);
+    let found = problems(tmp.path());
+    assert_reported(
+        &found,
+        "jobs-failed-high.toml",
+        "Dimensions",
+        "ProviderLatencyMs is not published with dimensions {Environment,Provider}, so this query matches no series; use {Environment} or {Environment,ModelId,Provider}",
+    );
+    assert_reported(
+        &found,
+        "response-time-p95-high.toml",
+        "Dimensions",
+        "every AIStudio/Streaming series carries Environment",
+    );
+    let at = |row: usize| format!("widgets[0].properties.metrics[{row}]");
+    assert_reported(&found, "bad-sets.json", &at(0), "RateLimitedRequests is not published with dimensions {}, so this query matches no series; use {Environment} (every");
+    assert_reported(
+        &found,
+        "bad-sets.json",
+        &at(1),
+        "ErrorCount is not published with dimensions {Endpoint}",
+    );
+    assert_reported(
+        &found,
+        "bad-sets.json",
+        &at(2),
+        "use {Environment} or {Environment,ModelId,Provider}",
+    );
+    assert_reported(&found, "bad-sets.json", &at(4), "HealthyHostCount is not published with dimensions {LoadBalancer}, so this query matches no series; use {LoadBalancer,TargetGroup}");
+    assert_reported(
+        &found,
+        "bad-sets.json",
+        &at(5),
+        "use {ClusterName} or {ClusterName,ServiceName}",
+    );
+    assert_reported(
+        &found,
+        "bad-sets.json",
+        &format!("{}[1]", at(6)),
+        "`SurgeQueueLength` is not a AWS/ApplicationELB metric these definitions know",
+    );
+    assert_reported(
+        &found,
+        "bad-sets.json",
+        &format!("{}[0]", at(7)),
+        "namespace `AWS/Lambda` is not one the definitions know",
+    );
+    // The published combination with Provider is fine: row 3 has no problem.
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.file.ends_with("bad-sets.json") && p.path == at(3)),
+        "row 3 is a published combination: {found:?}"
+    );
+}
+
+/// A dimension value written out where CloudWatch uses `app/NAME/ID` (or `targetgroup/...`)
+/// watches nothing; placeholders are looked up by plan/apply and pass.
+#[test]
+fn literal_alb_dimension_values_must_have_cloudwatchs_form() {
+    let tmp = copy_definitions();
+    edit(
+        tmp.path(),
+        "alarms/http-error-rate-high.toml",
+        "Value = \"${LoadBalancer}\"",
+        "Value = \"aistudio-prod-alb\"",
+    );
+    let body = json!({"widgets": [{"type": "metric", "x": 0, "y": 0, "width": 24, "height": 6,
+    "properties": {"region": "${Region}", "stat": "Sum", "period": 60, "metrics": [
+        ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", "my-alb"],
+        ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", "app/my-alb/50dc6c495c0c9188"],
+        ["AWS/ApplicationELB", "RequestCount", "TargetGroup", "my-tg"]
+    ]}}]});
+    write_dashboard(tmp.path(), "bad-values.json", &body);
+    let found = problems(tmp.path());
+    assert_reported(
+        &found,
+        "http-error-rate-high.toml",
+        "Metrics[1].MetricStat.Metric.Dimensions[0]",
+        "LoadBalancer `aistudio-prod-alb` is not in the form CloudWatch uses (app/NAME/ID)",
+    );
+    assert_reported(
+        &found,
+        "bad-values.json",
+        "metrics[0]",
+        "LoadBalancer `my-alb` is not in the form",
+    );
+    assert_reported(
+        &found,
+        "bad-values.json",
+        "metrics[2]",
+        "(targetgroup/NAME/ID)",
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.file.ends_with("bad-values.json") && p.path.ends_with("metrics[1]")),
+        "the app/NAME/ID row is fine: {found:?}"
     );
 }
 
