@@ -69,6 +69,16 @@ pub fn max_evaluation_window(period: i32) -> i64 {
     }
 }
 
+/// Retention values PutRetentionPolicy accepts (CloudWatch Logs API reference,
+/// PutRetentionPolicy `retentionInDays`).
+pub const VALID_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+/// Days a log group keeps its events unless configured: the seeds keep ECS container logs 30
+/// days (the application's group, set by the sidecar; the sidecar's own, set by `provision`).
+pub const DEFAULT_RETENTION_DAYS: i32 = 30;
+
 #[cfg(test)]
 mod tests {
     use super::*;

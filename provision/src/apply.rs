@@ -12,7 +12,9 @@ use aws_sdk_cloudwatch::types::{
 use super::definitions::DimensionDef;
 use super::live::{self, account_of, LiveState};
 use super::plan::{self, sub_name, PENDING_CONFIRMATION, TAGS_FIELD};
-use super::render::{AlarmSpec, Rendered, TopicSpec, MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
+use super::render::{
+    AlarmSpec, LogGroupSpec, Rendered, TopicSpec, MANAGED_TAG_KEY, MANAGED_TAG_VALUE,
+};
 use super::report::{Action, ApplyReport, Kind, Outcome};
 use super::ProvisionError;
 use aistudio_core::aws::AwsClients;
@@ -164,6 +166,23 @@ pub async fn apply(
         });
     }
 
+    // Log groups: created when missing, their retention set; never deleted.
+    for g in &desired.log_groups {
+        let Some(change) = second.find(Kind::LogGroup, &g.log_group_name) else {
+            continue;
+        };
+        if !matches!(change.action, Action::Create | Action::Update) {
+            continue;
+        }
+        let result = put_log_group(aws, g, change.action == Action::Create).await;
+        report.outcomes.push(Outcome {
+            kind: Kind::LogGroup,
+            name: g.log_group_name.clone(),
+            action: change.action,
+            error: result.err(),
+        });
+    }
+
     // Phase 3: deletions (only with --prune), alarms before the topics they point at.
     for change in second.changes.iter().filter(|c| c.action == Action::Delete) {
         let result = match change.kind {
@@ -197,6 +216,7 @@ pub async fn apply(
                         .to_owned(),
                 ),
             },
+            Kind::LogGroup => Err("log groups are never deleted by provisioning".to_owned()),
             Kind::Topic => match live.topics.get(&change.name) {
                 Some(t) => aws
                     .sns
@@ -219,6 +239,35 @@ pub async fn apply(
     report.unchanged = second.count(Action::NoChange);
     report.orphaned = second.count(Action::Orphan);
     Ok(report)
+}
+
+/// CreateLogGroup (when `create`; a group made meanwhile by the sidecar is fine) and
+/// PutRetentionPolicy.
+async fn put_log_group(aws: &AwsClients, g: &LogGroupSpec, create: bool) -> Result<(), String> {
+    if create {
+        let created = aws
+            .logs
+            .create_log_group()
+            .log_group_name(&g.log_group_name)
+            .send()
+            .await;
+        if let Err(err) = created {
+            let exists = err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception());
+            if !exists {
+                return Err(message("CreateLogGroup", err));
+            }
+        }
+    }
+    aws.logs
+        .put_retention_policy()
+        .log_group_name(&g.log_group_name)
+        .retention_in_days(g.retention_in_days)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| message("PutRetentionPolicy", e))
 }
 
 fn subscription_arn(live: &LiveState, name: &str) -> Option<String> {

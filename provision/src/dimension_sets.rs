@@ -138,6 +138,7 @@ pub enum SetProblem {
     WrongSet(String),
 }
 
+#[cfg(test)]
 impl SetProblem {
     /// The message.
     pub fn message(&self) -> &str {
@@ -180,7 +181,7 @@ pub fn check_dimension_set(namespace: &str, metric: &str, dims: &[&str]) -> Resu
             twice[0]
         )));
     }
-    if sets.iter().any(|s| *s == asked) {
+    if sets.contains(&asked) {
         return Ok(());
     }
     let options = sets

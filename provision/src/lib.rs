@@ -17,6 +17,7 @@ mod placeholders;
 mod plan;
 pub mod render;
 pub mod report;
+mod resources;
 mod topic_rules;
 pub mod validate;
 
@@ -28,6 +29,7 @@ use clap::{Args, Subcommand};
 pub use aistudio_core::aws::{AwsClients, AwsConfig};
 use render::Placeholders;
 use report::{ApplyReport, Plan, Problem};
+pub use resources::{ResolveError, Resolved};
 
 /// Region used when neither `--region`, the config, `AWS_REGION` nor the SDK chain gives one
 /// (the seeds' `AWS_REGION`).
@@ -100,10 +102,12 @@ pub struct TargetArgs {
     /// `${ServiceName}`; default `aistudio-{env}-frontend`.
     #[arg(long)]
     pub service_name: Option<String>,
-    /// `${LoadBalancer}` (the ALB dimension, `app/NAME/ID`); default `aistudio-{env}-alb`.
+    /// `${LoadBalancer}`: the ALB's name, which plan and apply look up to get its `app/NAME/ID`
+    /// dimension value, or that value itself; default: the name `aistudio-{env}-alb`.
     #[arg(long)]
     pub load_balancer: Option<String>,
-    /// `${TargetGroup}` (`targetgroup/NAME/ID`); default `aistudio-{env}-frontend-tg`.
+    /// `${TargetGroup}`: the target group's name (looked up like the load balancer's) or its
+    /// `targetgroup/NAME/ID` value; default: the name `aistudio-{env}-frontend-tg`.
     #[arg(long)]
     pub target_group: Option<String>,
     /// `${DbClusterId}`; default `aistudio-{env}-db`.
@@ -112,6 +116,15 @@ pub struct TargetArgs {
     /// `${LogGroupName}`; default `/aws/ecs/aistudio-{env}-frontend`.
     #[arg(long)]
     pub log_group_name: Option<String>,
+    /// `${SidecarLogGroupName}`: the sidecar's own log group (its container's `awslogs`
+    /// group), which provisioning creates when missing and whose retention it sets; default
+    /// `/aws/ecs/aistudio-{env}-sidecar`.
+    #[arg(long)]
+    pub sidecar_log_group: Option<String>,
+    /// Days the sidecar's own log group keeps events (a value CloudWatch Logs accepts);
+    /// default 30, like the application's.
+    #[arg(long)]
+    pub sidecar_log_retention_days: Option<i32>,
 }
 
 impl TargetArgs {
@@ -129,6 +142,10 @@ impl TargetArgs {
         set(&mut ph.target_group, &self.target_group);
         set(&mut ph.db_cluster_id, &self.db_cluster_id);
         set(&mut ph.log_group_name, &self.log_group_name);
+        set(&mut ph.sidecar_log_group_name, &self.sidecar_log_group);
+        if let Some(days) = self.sidecar_log_retention_days {
+            ph.sidecar_log_retention_days = days;
+        }
         ph
     }
 }
@@ -142,6 +159,9 @@ pub enum ProvisionError {
     /// The definitions have problems; nothing was read or written.
     #[error("the definitions have {} problem(s); run `aistudio-sidecar provision validate` and fix them:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Problem>),
+    /// A resource dimension (load balancer, target group) could not be looked up.
+    #[error(transparent)]
+    Resolve(#[from] resources::ResolveError),
     /// Reading the live state failed.
     #[error("cannot read the live state ({operation} {resource}): {message}; check the credentials, the region and the endpoint")]
     Read {
@@ -164,6 +184,17 @@ pub fn load_rendered(dir: &Path, ph: &Placeholders) -> Result<render::Rendered, 
         return Err(ProvisionError::Invalid(problems));
     }
     render::render(&defs, ph).map_err(ProvisionError::Invalid)
+}
+
+/// Looks the load balancer and target group names up (read-only Elastic Load Balancing
+/// calls) and puts their CloudWatch dimension values in `ph`; values already in that form
+/// are kept. Plan and apply from the command line call this first.
+pub async fn resolve_resources(
+    aws: &AwsClients,
+    ph: &mut Placeholders,
+) -> Result<Vec<Resolved>, ProvisionError> {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&aws.sdk);
+    Ok(resources::resolve(&elb, ph).await?)
 }
 
 /// Renders, reads the live state and computes the plan.
@@ -220,7 +251,11 @@ pub async fn execute(args: ProvisionArgs, aws: AwsConfig) -> anyhow::Result<()> 
                 .clone()
                 .or(aws.region)
                 .unwrap_or_else(|| FALLBACK_REGION.to_owned());
-            let mut rendered = load_rendered(&target.dir, &target.placeholders(&region))?;
+            let ph = target.placeholders(&region);
+            for warning in resources::offline_warnings(&ph) {
+                eprintln!("{warning}");
+            }
+            let mut rendered = load_rendered(&target.dir, &ph)?;
             if let Some(account) = &account_id {
                 rendered = rendered.with_account(account);
             }
@@ -273,5 +308,9 @@ async fn connect(
         .clone()
         .or_else(|| aws.cloudwatch.config().region().map(ToString::to_string))
         .unwrap_or_else(|| FALLBACK_REGION.to_owned());
-    Ok((aws, target.placeholders(&region)))
+    let mut ph = target.placeholders(&region);
+    for r in resolve_resources(&aws, &mut ph).await? {
+        println!("${{{}}}: `{}` is {}", r.placeholder, r.name, r.value);
+    }
+    Ok((aws, ph))
 }

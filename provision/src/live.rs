@@ -26,6 +26,9 @@ pub struct LiveState {
     pub alarms: BTreeMap<String, LiveAlarm>,
     /// Topic name → topic.
     pub topics: BTreeMap<String, LiveTopic>,
+    /// Defined log group name → its retention in days (`None`: kept forever); absent when the
+    /// group does not exist.
+    pub log_groups: BTreeMap<String, Option<i32>>,
 }
 
 /// A live alarm.
@@ -96,7 +99,39 @@ pub async fn read(aws: &AwsClients, desired: &Rendered) -> Result<LiveState, Pro
     read_dashboards(aws, &prefix, &mut live).await?;
     read_alarms(aws, &prefix, &mut live).await?;
     read_topics(aws, &prefix, desired, &mut live).await?;
+    read_log_groups(aws, desired, &mut live).await?;
     Ok(live)
+}
+
+/// The defined log groups that exist, with their retention. Only defined names are read:
+/// provisioning never deletes a log group (its events are data, not configuration).
+async fn read_log_groups(
+    aws: &AwsClients,
+    desired: &Rendered,
+    live: &mut LiveState,
+) -> Result<(), ProvisionError> {
+    for group in &desired.log_groups {
+        let name = &group.log_group_name;
+        let mut pages = aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| read_error("DescribeLogGroups", name, e))?;
+            if let Some(found) = page
+                .log_groups()
+                .iter()
+                .find(|g| g.log_group_name() == Some(name.as_str()))
+            {
+                live.log_groups
+                    .insert(name.clone(), found.retention_in_days());
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn read_dashboards(

@@ -1,4 +1,5 @@
-//! The rendered API payloads: PutDashboard, PutMetricAlarm, CreateTopic and Subscribe inputs,
+//! The rendered API payloads: PutDashboard, PutMetricAlarm, CreateTopic, Subscribe and
+//! PutRetentionPolicy inputs,
 //! field names as in the APIs.
 
 use serde::Serialize;
@@ -19,6 +20,18 @@ pub struct Rendered {
     pub alarms: Vec<AlarmSpec>,
     /// Topics with their policy and subscriptions.
     pub topics: Vec<TopicSpec>,
+    /// Log groups whose retention provisioning owns (the sidecar's own).
+    pub log_groups: Vec<LogGroupSpec>,
+}
+
+/// A log group and its retention: CreateLogGroup (when missing) and PutRetentionPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroupSpec {
+    /// logGroupName.
+    pub log_group_name: String,
+    /// retentionInDays.
+    pub retention_in_days: i32,
 }
 
 /// A PutDashboard payload.

@@ -1,5 +1,7 @@
 //! The `${...}` placeholders of the definitions and their per-environment defaults.
 
+use aistudio_core::limits::DEFAULT_RETENTION_DAYS;
+
 /// Stands for the AWS account id until it is known; the same spelling as CloudFormation's
 /// pseudo parameter, so rendered payloads can go through `Fn::Sub` unchanged.
 pub const ACCOUNT_PLACEHOLDER: &str = "${AWS::AccountId}";
@@ -15,18 +17,25 @@ pub struct Placeholders {
     pub cluster_name: String,
     /// `${ServiceName}`: the ECS service.
     pub service_name: String,
-    /// `${LoadBalancer}`: the ALB dimension value (`app/NAME/ID` on AWS).
+    /// `${LoadBalancer}`: the ALB dimension value (`app/NAME/ID` on AWS); a bare name until
+    /// plan/apply look it up (`resources`).
     pub load_balancer: String,
-    /// `${TargetGroup}`: the target group dimension value (`targetgroup/NAME/ID` on AWS).
+    /// `${TargetGroup}`: the target group dimension value (`targetgroup/NAME/ID` on AWS); a bare
+    /// name until plan/apply look it up.
     pub target_group: String,
     /// `${DbClusterId}`: the Aurora cluster identifier.
     pub db_cluster_id: String,
     /// `${LogGroupName}`: the log group the sidecar ships to.
     pub log_group_name: String,
+    /// `${SidecarLogGroupName}`: the sidecar's own log group (its container's `awslogs`
+    /// group), whose retention `provision` sets.
+    pub sidecar_log_group_name: String,
+    /// Days the sidecar's own log group keeps events (not a placeholder; set with it).
+    pub sidecar_log_retention_days: i32,
 }
 
 /// The placeholder names, in the order of [`Placeholders`]' fields.
-pub const PLACEHOLDER_NAMES: [&str; 8] = [
+pub const PLACEHOLDER_NAMES: [&str; 9] = [
     "Environment",
     "Region",
     "ClusterName",
@@ -35,6 +44,7 @@ pub const PLACEHOLDER_NAMES: [&str; 8] = [
     "TargetGroup",
     "DbClusterId",
     "LogGroupName",
+    "SidecarLogGroupName",
 ];
 
 impl Placeholders {
@@ -49,6 +59,8 @@ impl Placeholders {
             target_group: format!("aistudio-{env}-frontend-tg"),
             db_cluster_id: format!("aistudio-{env}-db"),
             log_group_name: format!("/aws/ecs/aistudio-{env}-frontend"),
+            sidecar_log_group_name: format!("/aws/ecs/aistudio-{env}-sidecar"),
+            sidecar_log_retention_days: DEFAULT_RETENTION_DAYS,
         }
     }
 
@@ -62,6 +74,7 @@ impl Placeholders {
             "TargetGroup" => &self.target_group,
             "DbClusterId" => &self.db_cluster_id,
             "LogGroupName" => &self.log_group_name,
+            "SidecarLogGroupName" => &self.sidecar_log_group_name,
             _ => return None,
         })
     }

@@ -153,7 +153,24 @@ pub fn diff(desired: &Rendered, live: &LiveState, prune: bool) -> Plan {
         changes.push(change(Kind::Alarm, &a.alarm_name, action, fields));
     }
 
-    // What is managed but no longer defined: alarms, dashboards, then topics.
+    for g in &desired.log_groups {
+        let (action, fields) = match live.log_groups.get(&g.log_group_name) {
+            None => (Action::Create, Vec::new()),
+            Some(days) if *days == Some(g.retention_in_days) => (Action::NoChange, Vec::new()),
+            Some(days) => (
+                Action::Update,
+                vec![FieldChange {
+                    field: "retentionInDays".to_owned(),
+                    before: days.map_or_else(|| "(never expire)".to_owned(), |d| d.to_string()),
+                    after: g.retention_in_days.to_string(),
+                }],
+            ),
+        };
+        changes.push(change(Kind::LogGroup, &g.log_group_name, action, fields));
+    }
+
+    // What is managed but no longer defined: alarms, dashboards, then topics. Log groups are
+    // never deleted: their events are data.
     for (name, la) in &live.alarms {
         if name.starts_with(&prefix)
             && !defined_alarms.contains(name.as_str())

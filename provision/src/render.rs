@@ -1,5 +1,6 @@
 //! Rendering the definitions for one environment into the exact API payloads: PutDashboard,
-//! PutMetricAlarm, CreateTopic + SetTopicAttributes + Subscribe.
+//! PutMetricAlarm, CreateTopic + SetTopicAttributes + Subscribe, CreateLogGroup +
+//! PutRetentionPolicy.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,9 +13,10 @@ use super::definitions::{
 use super::report::Problem;
 
 pub use super::payload::{
-    AlarmSpec, DashboardSpec, Rendered, SubscriptionSpec, TagSpec, TopicSpec,
+    AlarmSpec, DashboardSpec, LogGroupSpec, Rendered, SubscriptionSpec, TagSpec, TopicSpec,
 };
 pub use super::placeholders::{Placeholders, ACCOUNT_PLACEHOLDER, PLACEHOLDER_NAMES};
+use aistudio_core::limits::VALID_RETENTION_DAYS;
 
 /// Tag key marking resources this tool manages (alarms and topics; dashboards cannot carry
 /// tags through PutDashboard, their marker is the name prefix).
@@ -81,6 +83,20 @@ pub fn render(defs: &Definitions, ph: &Placeholders) -> Result<Rendered, Vec<Pro
             topics.push(render_topic(topic, env, &ph.region, &mut sub));
         }
     }
+    if !VALID_RETENTION_DAYS.contains(&ph.sidecar_log_retention_days) {
+        problems.push(Problem::new(
+            "(command line)",
+            "sidecar-log-retention-days",
+            format!(
+                "{} days is not a retention CloudWatch Logs accepts; use one of {VALID_RETENTION_DAYS:?}",
+                ph.sidecar_log_retention_days
+            ),
+        ));
+    }
+    let log_groups = vec![LogGroupSpec {
+        log_group_name: ph.sidecar_log_group_name.clone(),
+        retention_in_days: ph.sidecar_log_retention_days,
+    }];
     if problems.is_empty() {
         Ok(Rendered {
             env: env.to_owned(),
@@ -88,6 +104,7 @@ pub fn render(defs: &Definitions, ph: &Placeholders) -> Result<Rendered, Vec<Pro
             dashboards,
             alarms,
             topics,
+            log_groups,
         })
     } else {
         Err(problems)
@@ -390,6 +407,14 @@ impl Rendered {
             });
             put("topics", &t.name, &payload)?;
         }
+        for g in &self.log_groups {
+            let payload = json!({
+                "CreateLogGroup": {"logGroupName": g.log_group_name},
+                "PutRetentionPolicy": g,
+            });
+            let file = g.log_group_name.trim_matches('/').replace('/', "_");
+            put("log-groups", &file, &payload)?;
+        }
         Ok(written)
     }
 }
@@ -436,6 +461,7 @@ mod tests {
             dashboards: Vec::new(),
             alarms: Vec::new(),
             topics: vec![topic],
+            log_groups: Vec::new(),
         };
         let resolved = rendered.with_account("123456789012");
         let policy = resolved.topics[0].policy.to_string();

@@ -45,6 +45,8 @@ pub enum Kind {
     Dashboard,
     /// A CloudWatch alarm.
     Alarm,
+    /// A CloudWatch Logs log group (its retention).
+    LogGroup,
 }
 
 impl fmt::Display for Kind {
@@ -54,6 +56,7 @@ impl fmt::Display for Kind {
             Kind::Subscription => "subscription",
             Kind::Dashboard => "dashboard",
             Kind::Alarm => "alarm",
+            Kind::LogGroup => "log group",
         })
     }
 }

@@ -38,13 +38,60 @@ const LOGS_OPS: &str = "associate_kms_key associate_source_to_s3_table_integrati
 
 const SNS_OPS: &str = "add_permission check_if_phone_number_is_opted_out confirm_subscription create_platform_application create_platform_endpoint create_sms_sandbox_phone_number create_topic delete_endpoint delete_platform_application delete_sms_sandbox_phone_number delete_topic get_data_protection_policy get_endpoint_attributes get_platform_application_attributes get_sms_attributes get_sms_sandbox_account_status get_subscription_attributes get_topic_attributes list_endpoints_by_platform_application list_origination_numbers list_phone_numbers_opted_out list_platform_applications list_sms_sandbox_phone_numbers list_subscriptions list_subscriptions_by_topic list_tags_for_resource list_topics opt_in_phone_number publish publish_batch put_data_protection_policy remove_permission set_endpoint_attributes set_platform_application_attributes set_sms_attributes set_subscription_attributes set_topic_attributes subscribe tag_resource unsubscribe untag_resource verify_sms_sandbox_phone_number";
 
+/// aws-sdk-elasticloadbalancingv2 1.134 `src/operation/` (provisioning's read-only lookups).
+const ELB_OPS: &str = "add_listener_certificates add_tags add_trust_store_revocations create_listener create_load_balancer create_rule create_target_group create_trust_store delete_listener delete_load_balancer delete_rule delete_shared_trust_store_association delete_target_group delete_trust_store deregister_targets describe_account_limits describe_capacity_reservation describe_listener_attributes describe_listener_certificates describe_listeners describe_load_balancer_attributes describe_load_balancers describe_rules describe_ssl_policies describe_tags describe_target_group_attributes describe_target_groups describe_target_health describe_trust_store_associations describe_trust_store_revocations describe_trust_stores get_resource_policy get_trust_store_ca_certificates_bundle get_trust_store_revocation_content modify_capacity_reservation modify_ip_pools modify_listener modify_listener_attributes modify_load_balancer_attributes modify_rule modify_target_group modify_target_group_attributes modify_trust_store register_targets remove_listener_certificates remove_tags remove_trust_store_revocations set_ip_address_type set_rule_priorities set_security_groups set_subnets";
+
+/// Actions that support no resource-level permission (Service Authorization Reference: no
+/// resource type in the action's row), so a statement scoped to ARNs never allows them and
+/// they must be granted on `*`. `sns:Unsubscribe` is the one found by the parliament IAM
+/// linter on a topic-scoped statement: prune of a subscription would have been denied.
+const STAR_ONLY_ACTIONS: [&str; 7] = [
+    "cloudwatch:ListDashboards",
+    "sns:ListTopics",
+    "sns:Unsubscribe",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "logs:DescribeLogGroups",
+    "cloudwatch:PutMetricData",
+];
+
 /// IAM service prefix → its operations (snake_case).
 fn services() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     BTreeMap::from([
         ("cloudwatch", CLOUDWATCH_OPS.split(' ').collect()),
         ("logs", LOGS_OPS.split(' ').collect()),
         ("sns", SNS_OPS.split(' ').collect()),
+        ("elasticloadbalancing", ELB_OPS.split(' ').collect()),
     ])
+}
+
+/// Every (action, resource) pair a policy grants.
+fn grants_by_resource(policy: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for st in policy["Statement"].as_array().unwrap() {
+        let resource = st["Resource"].as_str().unwrap().to_owned();
+        let actions: Vec<&str> = match &st["Action"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+            other => panic!("bad Action {other}"),
+        };
+        for a in actions {
+            out.insert((a.to_owned(), resource.clone()));
+        }
+    }
+    out
+}
+
+/// A star-only action granted on anything but `*` is granted on nothing.
+fn check_star_only(policy_file: &str) {
+    for (action, resource) in grants_by_resource(&json(policy_file)) {
+        if STAR_ONLY_ACTIONS.contains(&action.as_str()) {
+            assert_eq!(
+                resource, "*",
+                "{policy_file}: {action} supports no resource-level permission; grant it on \"*\" or it is never allowed"
+            );
+        }
+    }
 }
 
 fn all_ops() -> BTreeSet<&'static str> {
@@ -238,7 +285,10 @@ fn provisioning_policy_grants_exactly_the_provision_calls() {
     ] {
         assert!(called.contains_key(op), "{op} not found in provision/");
     }
-    // Writes are scoped to the managed `aistudio-` names; only list calls use `*`.
+    check_star_only("deploy/iam/provisioning-policy.json");
+    check_star_only("deploy/iam/task-role-policy.json");
+    // Writes are scoped to the managed `aistudio-` names; only list/describe calls and the
+    // actions that support no resource scope use `*`.
     let policy = json("deploy/iam/provisioning-policy.json");
     for st in policy["Statement"].as_array().unwrap() {
         let resource = st["Resource"].as_str().unwrap();
@@ -247,22 +297,32 @@ fn provisioning_policy_grants_exactly_the_provision_calls() {
                 let a = a.as_str().unwrap();
                 let (_, action) = a.split_once(':').unwrap();
                 assert!(
-                    action.starts_with("List") || action.starts_with("Describe"),
-                    "{a} on * (only read/list calls may be unscoped)"
+                    action.starts_with("List")
+                        || action.starts_with("Describe")
+                        || STAR_ONLY_ACTIONS.contains(&a),
+                    "{a} on * (only read/list calls and star-only actions may be unscoped)"
                 );
             }
         } else {
             assert!(resource.contains("aistudio-"), "{resource}");
         }
     }
-    // The task role must not be able to provision, and the provisioning role does not ship.
-    let task = granted(&json("deploy/iam/task-role-policy.json"));
-    let prov = granted(&json("deploy/iam/provisioning-policy.json"));
+    // The task role must not be able to provision, and the provisioning role does not ship:
+    // no action on the same resource in both (both may set retention, each on its own group).
+    let task = grants_by_resource(&json("deploy/iam/task-role-policy.json"));
+    let prov = grants_by_resource(&json("deploy/iam/provisioning-policy.json"));
     assert!(
         task.is_disjoint(&prov),
         "{:?}",
         task.intersection(&prov).collect::<Vec<_>>()
     );
+    let task_actions = granted(&json("deploy/iam/task-role-policy.json"));
+    for (action, _) in &prov {
+        assert!(
+            !task_actions.contains(action) || action.starts_with("logs:"),
+            "the task role may also {action}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ use tests::sidecar::sidecar_binary;
 use tests::workspace_root as repo_root;
 
 /// Every write operation provisioning may call; a converged apply calls none of them.
-const WRITE_OPERATIONS: [&str; 11] = [
+const WRITE_OPERATIONS: [&str; 13] = [
     "PutDashboard",
     "DeleteDashboards",
     "PutMetricAlarm",
@@ -28,11 +28,19 @@ const WRITE_OPERATIONS: [&str; 11] = [
     "Unsubscribe",
     "DeleteTopic",
     "UntagResource",
+    "CreateLogGroup",
+    "PutRetentionPolicy",
 ];
-/// What the shipped definitions hold: 4 dashboards, 12 alarms, 2 topics.
+/// What the shipped definitions hold: 4 dashboards, 13 alarms, 2 topics.
 const DASHBOARDS: usize = 4;
-const ALARMS: usize = 12;
+const ALARMS: usize = 13;
 const TOPICS: usize = 2;
+/// Log groups whose retention provisioning sets: the sidecar's own.
+const LOG_GROUPS: usize = 1;
+const SIDECAR_LOG_GROUP: &str = "/aws/ecs/aistudio-dev-sidecar";
+/// The ALB dimensions in CloudWatch's form (the emulator has no load balancer to look up).
+const LOAD_BALANCER: &str = "app/aistudio-dev-alb/50dc6c495c0c9188";
+const TARGET_GROUP: &str = "targetgroup/aistudio-dev-frontend-tg/73e2d6bc24d8a067";
 /// Subscriptions in dev: ops-team e-mail on critical, the Slack relay on operational.
 const DEV_SUBSCRIPTIONS: usize = 2;
 
@@ -56,7 +64,10 @@ async fn clients(emulator: &Emulator) -> AwsClients {
 }
 
 fn dev() -> Placeholders {
-    Placeholders::defaults("dev", REGION)
+    let mut ph = Placeholders::defaults("dev", REGION);
+    ph.load_balancer = LOAD_BALANCER.to_owned();
+    ph.target_group = TARGET_GROUP.to_owned();
+    ph
 }
 
 /// Write calls seen so far, per operation.
@@ -93,7 +104,7 @@ async fn apply_creates_everything_and_a_second_apply_writes_nothing() {
     let first = plan(&aws, defs.path(), &dev(), false).await.expect("plan");
     assert_eq!(
         first.count(Action::Create),
-        DASHBOARDS + ALARMS + TOPICS + DEV_SUBSCRIPTIONS,
+        DASHBOARDS + ALARMS + TOPICS + DEV_SUBSCRIPTIONS + LOG_GROUPS,
         "{first}"
     );
 
@@ -103,7 +114,7 @@ async fn apply_creates_everything_and_a_second_apply_writes_nothing() {
     assert!(report.is_success(), "{report}");
     assert_eq!(
         report.outcomes.len(),
-        DASHBOARDS + ALARMS + TOPICS + DEV_SUBSCRIPTIONS,
+        DASHBOARDS + ALARMS + TOPICS + DEV_SUBSCRIPTIONS + LOG_GROUPS,
         "{report}"
     );
 
@@ -212,7 +223,7 @@ async fn apply_creates_everything_and_a_second_apply_writes_nothing() {
     assert!(again.outcomes.is_empty(), "{again}");
     assert_eq!(
         again.unchanged,
-        DASHBOARDS + ALARMS + TOPICS + DEV_SUBSCRIPTIONS
+        DASHBOARDS + ALARMS + TOPICS + DEV_SUBSCRIPTIONS + LOG_GROUPS
     );
     assert_eq!(before, after, "the second apply made write calls");
     assert!(
@@ -224,6 +235,52 @@ async fn apply_creates_everything_and_a_second_apply_writes_nothing() {
 
     let settled = plan(&aws, defs.path(), &dev(), false).await.expect("plan");
     assert!(!settled.has_writes(), "{settled}");
+
+    // The sidecar's own log group: created with 30 days, read back with the AWS CLI; a
+    // retention changed by hand is one update back to the definition's.
+    let retention = || {
+        let out = emulator
+            .aws_cli(&[
+                "logs",
+                "describe-log-groups",
+                "--log-group-name-prefix",
+                SIDECAR_LOG_GROUP,
+            ])
+            .expect("aws logs describe-log-groups");
+        out["logGroups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["logGroupName"] == SIDECAR_LOG_GROUP))
+            .map(|g| g["retentionInDays"].clone())
+    };
+    assert_eq!(retention(), Some(Value::from(30)));
+    emulator
+        .aws_cli(&[
+            "logs",
+            "put-retention-policy",
+            "--log-group-name",
+            SIDECAR_LOG_GROUP,
+            "--retention-in-days",
+            "7",
+        ])
+        .expect("aws logs put-retention-policy");
+    let drift = plan(&aws, defs.path(), &dev(), false).await.expect("plan");
+    let change = drift
+        .find(Kind::LogGroup, SIDECAR_LOG_GROUP)
+        .expect("log group in the plan");
+    assert_eq!(change.action, Action::Update, "{drift}");
+    assert_eq!(
+        (
+            change.fields[0].before.as_str(),
+            change.fields[0].after.as_str()
+        ),
+        ("7", "30")
+    );
+    assert_eq!(drift.count(Action::Update), 1, "{drift}");
+    let fixed = apply(&aws, defs.path(), &dev(), false)
+        .await
+        .expect("apply");
+    assert!(fixed.is_success(), "{fixed}");
+    assert_eq!(retention(), Some(Value::from(30)));
 }
 
 #[tokio::test]
@@ -297,7 +354,11 @@ async fn a_threshold_edit_is_one_update_and_prune_deletes_exactly_the_removed_al
     std::fs::remove_file(defs.path().join("alarms/ecs-cpu-high.toml")).expect("remove");
     let before = emulator.calls().await.expect("calls");
     let out = Command::new(sidecar_binary())
-        .args(["provision", "apply", "--env", "dev", "--prune", "--dir"])
+        .args(["provision", "apply", "--env", "dev", "--prune"])
+        // Given in CloudWatch's form: nothing to look up (the emulator has no load balancer).
+        .args(["--load-balancer", LOAD_BALANCER])
+        .args(["--target-group", TARGET_GROUP])
+        .arg("--dir")
         .arg(defs.path())
         .envs(emulator.child_env())
         .env_remove("AISTUDIO_ENV")

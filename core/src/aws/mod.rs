@@ -57,6 +57,10 @@ pub struct AwsClients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// SNS (alarm topics and subscriptions).
     pub sns: aws_sdk_sns::Client,
+    /// The resolved SDK config with the shared timeouts and attempt bound, for the clients
+    /// only one crate needs (provisioning's Elastic Load Balancing lookups): built from it,
+    /// they carry the same limits as these.
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl AwsClients {
@@ -85,6 +89,7 @@ impl AwsClients {
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
+            sdk,
         }
     }
 

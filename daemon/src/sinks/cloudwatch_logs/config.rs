@@ -2,14 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Retention values PutRetentionPolicy accepts (CloudWatch Logs API reference,
-/// PutRetentionPolicy `retentionInDays`).
-pub const VALID_RETENTION_DAYS: [i32; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
-/// The seeds keep ECS container logs 30 days.
-pub const DEFAULT_RETENTION_DAYS: i32 = 30;
+pub use aistudio_core::limits::{DEFAULT_RETENTION_DAYS, VALID_RETENTION_DAYS};
 /// A partly filled batch is sent after this long.
 pub const DEFAULT_BATCH_TIMEOUT_MS: u64 = 1000;
 /// Requests in flight per stream. One keeps lines with equal timestamps in order; CloudWatch
