@@ -89,6 +89,75 @@ fn totals_by_dimension_set(datums: &[Value], metric: &str) -> BTreeMap<Vec<Strin
     out
 }
 
+/// Observations a datum stands for: Σ counts, or Stats `SampleCount`.
+fn datum_count(d: &Value) -> f64 {
+    if let Some(counts) = d["Counts"].as_array() {
+        counts.iter().map(|c| c.as_f64().unwrap()).sum()
+    } else {
+        d["StatisticValues"]["SampleCount"].as_f64().unwrap()
+    }
+}
+
+/// Mean of `metric` over datums carrying the dimension `name` = `value`.
+fn mean_where(datums: &[Value], metric: &str, name: &str, value: &str) -> f64 {
+    let chosen: Vec<&Value> = datums
+        .iter()
+        .filter(|d| d["MetricName"] == metric)
+        .filter(|d| {
+            d["Dimensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["Name"] == name && x["Value"] == value)
+        })
+        .collect();
+    let count: f64 = chosen.iter().map(|d| datum_count(d)).sum();
+    assert!(count > 0.0, "no {metric} datums for {name}={value}");
+    chosen.iter().map(|d| datum_sum(d)).sum::<f64>() / count
+}
+
+/// The production failure-rate alarm, evaluated by the offline engine over the demo's
+/// datums as one period (the run is shorter than the alarm's 5-minute period): the compared
+/// value and the state it decides.
+fn failure_rate_over_the_run(datums: &[Value]) -> (f64, f64, alarm_eval::State) {
+    let (defs, problems) = provision::definitions::load(&root()).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let ph = provision::render::Placeholders::defaults("prod", "us-east-1");
+    let rendered = provision::render::render(&defs, &ph).unwrap();
+    let spec = rendered
+        .alarms
+        .iter()
+        .find(|a| a.alarm_name == "aistudio-prod-jobs-failure-rate-high")
+        .expect("the failure-rate alarm is defined");
+    let alarm = alarm_eval::Alarm::from_json(&serde_json::to_value(spec).unwrap()).unwrap();
+    let data: Vec<Vec<alarm_eval::evaluate::PeriodData>> = alarm
+        .metrics
+        .iter()
+        .map(|m| {
+            // The alarm reads the Environment-only series.
+            let total: f64 = datums
+                .iter()
+                .filter(|d| d["MetricName"] == m.metric_name.as_str())
+                .filter(|d| d["Dimensions"].as_array().unwrap().len() == 1)
+                .map(datum_sum)
+                .sum();
+            vec![if total > 0.0 {
+                alarm_eval::evaluate::PeriodData::Value(total)
+            } else {
+                alarm_eval::evaluate::PeriodData::Missing
+            }]
+        })
+        .collect();
+    let timeline = alarm_eval::simulate(&alarm, &data, 1, alarm_eval::State::Ok, 1).unwrap();
+    let row = &timeline.rows[0];
+    (
+        row.value
+            .expect("enough jobs finished for the volume guard"),
+        alarm.threshold,
+        row.decision.state,
+    )
+}
+
 /// Sum of `metric` over datums carrying the dimension `name` = `value`.
 fn sum_where(datums: &[Value], metric: &str, name: &str, value: &str) -> u64 {
     datums
@@ -240,6 +309,34 @@ fn demo_outputs_match_what_went_in() {
     for (dims, total) in totals_by_dimension_set(&datums, "ErrorCount") {
         assert_eq!(total as u64, n("server_errors"), "ErrorCount by {dims:?}");
     }
+
+    // Failures mid-stream: the streams answered 200, so the HTTP 5xx rate cannot see them;
+    // the failure-rate alarm (prod's definition, on the offline engine) goes to ALARM.
+    let chat_5xx = sum_where(&datums, "ErrorCount", "Endpoint", "/v1/chat/completions");
+    assert!(
+        chat_5xx < n("streams_failed"),
+        "{chat_5xx} 5xx vs {} failed streams",
+        n("streams_failed")
+    );
+    let (rate, threshold, state) = failure_rate_over_the_run(&datums);
+    let failed = n("streams_failed") as f64;
+    let finished = n("jobs") as f64;
+    assert!(
+        (rate - 100.0 * failed / finished).abs() < 1e-9,
+        "rate {rate} vs {failed} of {finished}"
+    );
+    assert!(rate > threshold, "failure rate {rate} % <= {threshold} %");
+    assert_eq!(state, alarm_eval::State::Alarm);
+
+    // ProviderLatencyMs is the provider's first byte, not the job: the slow provider waits
+    // 900 ms for its first token, then streams 39 more at 20 a second (1,950 ms).
+    let provider = mean_where(&datums, "ProviderLatencyMs", "Provider", "sim-slow");
+    let job = mean_where(&datums, "ProcessingLatencyMs", "Provider", "sim-slow");
+    assert!(provider >= 900.0, "provider latency {provider} ms");
+    assert!(
+        job - provider >= 1_900.0,
+        "job {job} ms vs provider latency {provider} ms"
+    );
 
     // Dashboards and alarms rendered; the report names the outputs.
     assert_eq!(
