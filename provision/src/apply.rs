@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit, Statistic,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::definitions::DimensionDef;
 use super::live::{self, account_of, LiveState};
@@ -17,10 +18,14 @@ use super::render::{
 };
 use super::report::{Action, ApplyReport, Kind, Outcome};
 use super::ProvisionError;
+use aistudio_core::aws::errors::describe;
 use aistudio_core::aws::AwsClients;
 
-fn message<E: std::error::Error>(operation: &str, err: E) -> String {
-    format!("{operation} failed: {}", DisplayErrorContext(err))
+fn message<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &str,
+    err: SdkError<E, HttpResponse>,
+) -> String {
+    format!("{operation} failed: {}", describe(&err))
 }
 
 /// Makes the live state match `desired`; only errors reading the live state stop it early.

@@ -263,11 +263,23 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Neither `dashboards/` nor `alarms/` exists: almost always the wrong directory, and
+    /// "valid" for zero definitions would be a lie.
+    #[error("no dashboards/ or alarms/ folder under {root}: run from the repository root or pass --dir DIR (the folder holding them)")]
+    NoDefinitions {
+        /// The definitions root given.
+        root: String,
+    },
 }
 
 /// Loads every definition under `root` (`root/dashboards`, `root/alarms`). Files that do not
 /// parse are returned as problems, the others as definitions.
 pub fn load(root: &Path) -> Result<(Definitions, Vec<Problem>), LoadError> {
+    if !root.join("dashboards").is_dir() && !root.join("alarms").is_dir() {
+        return Err(LoadError::NoDefinitions {
+            root: root.display().to_string(),
+        });
+    }
     let mut defs = Definitions::default();
     let mut problems = Vec::new();
     for path in list(&root.join("dashboards"), "json")? {

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use serde_json::Value;
 
 use super::definitions::{DimensionDef, MetricDef, MetricQueryDef, MetricStatDef};
@@ -12,6 +13,7 @@ use super::render::{
     name_prefix, AlarmSpec, Rendered, TagSpec, MANAGED_TAG_KEY, MANAGED_TAG_VALUE,
 };
 use super::ProvisionError;
+use aistudio_core::aws::errors::describe;
 use aistudio_core::aws::AwsClients;
 
 /// What CloudWatch and SNS hold for an environment (resources with its name prefix, plus
@@ -72,15 +74,15 @@ pub fn is_managed(tags: &[TagSpec]) -> bool {
         .any(|t| t.key == MANAGED_TAG_KEY && t.value == MANAGED_TAG_VALUE)
 }
 
-fn read_error<E: std::error::Error>(
+fn read_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
     resource: &str,
-    err: E,
+    err: SdkError<E, HttpResponse>,
 ) -> ProvisionError {
     ProvisionError::Read {
         operation,
         resource: resource.to_owned(),
-        message: DisplayErrorContext(err).to_string(),
+        message: describe(&err),
     }
 }
 

@@ -313,3 +313,46 @@ fn values_already_in_cloudwatch_form_are_used_as_given_and_render_warns_about_na
         text(&out)
     );
 }
+
+/// Without credentials, plan says so in one readable line: the cause's own words, no Debug
+/// dump of the SDK error, nothing masked that explains the failure.
+#[test]
+fn a_call_without_credentials_fails_with_one_readable_line() {
+    let out = Command::new(sidecar_binary())
+        .args(["provision", "plan", "--env", "dev", "--dir"])
+        .arg(repo_root())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Nothing listens here: if credentials were found, the call would fail fast too.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    let line = lines[0];
+    assert!(
+        line.starts_with(
+            "aistudio-sidecar: error: cannot look up load balancer `aistudio-dev-alb`"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("credentials"), "the cause is named: {line}");
+    for dump in [
+        "ErrorMetadata",
+        "Extensions",
+        "SdkBody",
+        "ServiceError(",
+        "DispatchFailure(",
+        "[REDACTED",
+    ] {
+        assert!(!line.contains(dump), "`{dump}` in {line}");
+    }
+    assert!(line.len() < 600, "{} chars: {line}", line.len());
+}

@@ -799,6 +799,21 @@ fn the_binary_reports_problems_with_file_and_path_and_fails() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
+
+    // Run outside the repository root: no definitions is an error naming --dir, never
+    // "valid" for zero files.
+    let empty = tempfile::tempdir().expect("temp dir");
+    let lost = Command::new(sidecar_binary())
+        .args(["provision", "validate"])
+        .current_dir(empty.path())
+        .output()
+        .expect("run aistudio-sidecar");
+    let stderr = String::from_utf8_lossy(&lost.stderr);
+    assert!(!lost.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no dashboards/ or alarms/ folder under .: run from the repository root or pass --dir DIR"),
+        "{stderr}"
+    );
 }
 
 #[test]

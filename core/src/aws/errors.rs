@@ -59,7 +59,7 @@ pub struct CallError {
 
 impl CallError {
     /// A classified error from an SDK error, the message prefixed with what was attempted.
-    pub fn from_sdk<E: ProvideErrorMetadata>(
+    pub fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static>(
         service: Service,
         what: &str,
         err: &SdkError<E, HttpResponse>,
@@ -105,20 +105,52 @@ pub fn classify<E: ProvideErrorMetadata>(
     }
 }
 
-/// A one-line description of an error, without request payloads.
-pub fn describe<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> String {
-    match err {
-        SdkError::ServiceError(failure) => format!(
-            "{}: {}",
-            failure.err().code().unwrap_or("unknown error"),
-            failure.err().message().unwrap_or("no message")
-        ),
-        SdkError::TimeoutError(_) => "request timed out".to_owned(),
-        SdkError::DispatchFailure(_) => "cannot reach the endpoint (network error)".to_owned(),
-        SdkError::ResponseError(_) => "unreadable response".to_owned(),
-        SdkError::ConstructionFailure(_) => "request could not be built".to_owned(),
-        _ => "unknown error".to_owned(),
+/// The longest cause text [`describe`] keeps: enough for "no providers in chain provided
+/// credentials" or a DNS failure, never a response body.
+const MAX_CAUSE_CHARS: usize = 200;
+
+/// A one-line description of an error, without request payloads or Debug dumps: the service's
+/// code and message, or for a failure before any answer what kind it was and its innermost
+/// cause's own words (the credentials chain, the connector), which say what to fix.
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
+) -> String {
+    let kind = match err {
+        SdkError::ServiceError(failure) => {
+            return format!(
+                "{}: {}",
+                failure.err().code().unwrap_or("unknown error"),
+                failure.err().message().unwrap_or("no message")
+            )
+        }
+        SdkError::TimeoutError(_) => "request timed out",
+        SdkError::DispatchFailure(_) => "the request could not be sent",
+        SdkError::ResponseError(_) => "unreadable response",
+        SdkError::ConstructionFailure(_) => "the request could not be built",
+        _ => "unknown error",
+    };
+    match innermost_cause(err) {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_owned(),
     }
+}
+
+/// The Display text of the deepest source of `err` (the root cause), shortened.
+fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = err.source()?;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text: String = cause.to_string().chars().take(MAX_CAUSE_CHARS).collect();
+    let mut text = text.lines().next().unwrap_or_default().trim();
+    // "no credentials found in chain. Attempted:" introduces a list on the next lines: keep
+    // the sentence, not the dangling introduction.
+    if text.ends_with(':') {
+        if let Some(end) = text.rfind(". ") {
+            text = &text[..end];
+        }
+    }
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// The service's `Retry-After` hint in seconds, if its response carried one.
