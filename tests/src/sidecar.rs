@@ -66,7 +66,17 @@ impl Sidecar {
         env: &[(&str, String)],
         stdin: Stdio,
     ) -> anyhow::Result<Self> {
-        let api_port = free_port();
+        Self::start_on(free_port(), dir, config, env, stdin)
+    }
+
+    /// [`Sidecar::start`] with the API on `api_port` (a test may hand it a busy one).
+    pub fn start_on(
+        api_port: u16,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, String)],
+        stdin: Stdio,
+    ) -> anyhow::Result<Self> {
         let full = format!(
             "data_dir = \"{}\"\n{config}\n[api]\naddress = \"127.0.0.1:{api_port}\"\n",
             dir.join("data").display()
