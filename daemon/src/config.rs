@@ -363,6 +363,11 @@ impl SidecarConfig {
         if self.buffer.max_disk_bytes == 0 {
             problems.push("buffer.max_disk_bytes: must be at least 1".into());
         }
+        problems.extend(out_of_range(
+            "api.degraded_after_secs",
+            self.api.degraded_after_secs,
+            &crate::api::DEGRADED_AFTER_SECS_RANGE,
+        ));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -372,6 +377,17 @@ impl SidecarConfig {
             })
         }
     }
+}
+
+/// A problem line when `value` of `key` is outside `range`, naming the allowed range.
+fn out_of_range(key: &str, value: u64, range: &std::ops::RangeInclusive<u64>) -> Option<String> {
+    (!range.contains(&value)).then(|| {
+        format!(
+            "{key}: {value} is out of range; allowed {}..={}",
+            range.start(),
+            range.end()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -134,7 +134,6 @@ impl DiskQueue {
     }
 
     /// Bytes on disk.
-    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.total_bytes
     }

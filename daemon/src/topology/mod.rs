@@ -160,6 +160,11 @@ async fn start(run: &Run, listeners: startup::Listeners) -> anyhow::Result<Start
     let processor = processor::spawn(run, raw_rx, fanout, metrics)?;
     let sources = sources::start(run, raw_tx, listeners.tcp)?;
     let api_stop = CancellationToken::new();
+    tokio::spawn(crate::telemetry::health::watch(
+        run.telemetry.clone(),
+        run.config.api.health_policy(),
+        api_stop.clone(),
+    ));
     if let Some(listener) = listeners.api {
         serve_api(run, listener, api_stop.clone());
     }
@@ -172,7 +177,11 @@ async fn start(run: &Run, listeners: startup::Listeners) -> anyhow::Result<Start
 
 /// Serves the health and metrics API on its bound listener until `stop`.
 fn serve_api(run: &Run, listener: tokio::net::TcpListener, stop: CancellationToken) {
-    let app = crate::api::router(run.telemetry.clone(), Arc::clone(&run.redactor));
+    let app = crate::api::router(
+        run.telemetry.clone(),
+        Arc::clone(&run.redactor),
+        &run.config.api,
+    );
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })

@@ -40,6 +40,7 @@ pub async fn start_log_sinks(run: &Run) -> anyhow::Result<LogSinks> {
         let (tx, rx) = mpsc::channel::<Vec<LogEvent>>(run.slots);
         let dir = buffer_dir.join(choice.name());
         let sender = SpillingSender::open(
+            choice.name(),
             tx,
             &dir,
             config.buffer.max_disk_bytes,

@@ -80,13 +80,13 @@ impl CloudWatchLogsSink {
                 received = rx.recv(), if open && room => {
                     match received {
                         Some(events) => {
-                            let count = events.len() as i64;
+                            // Still counted as queued until delivered or given up (`send`),
+                            // so a batch stuck in flight shows on `/health`.
                             for event in events {
                                 if let Some(batch) = builder.push(event) {
                                     ready.push_back(batch);
                                 }
                             }
-                            self.telemetry.queued(-count);
                             if builder.is_empty() {
                                 deadline = None;
                             } else if deadline.is_none() {
@@ -157,6 +157,7 @@ impl CloudWatchLogsSink {
             },
         )
         .await;
+        telemetry.queued(-(batch.events.len() as i64));
         // Success: dropping `batch` releases its acknowledgements.
         if let Err(give_up) = outcome {
             if matches!(give_up, GiveUp::Permanent(_) | GiveUp::Exhausted(_)) {
