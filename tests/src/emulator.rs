@@ -245,8 +245,23 @@ impl Emulator {
         code: &str,
         count: u32,
     ) -> anyhow::Result<()> {
+        self.inject_fault_with(operation, status, code, count, false)
+            .await
+    }
+
+    /// [`Emulator::inject_fault`]; with `after`, each call is applied first and only its
+    /// answer replaced by the error (the service has the data, the caller never heard).
+    pub async fn inject_fault_with(
+        &self,
+        operation: &str,
+        status: u16,
+        code: &str,
+        count: u32,
+        after: bool,
+    ) -> anyhow::Result<()> {
         let body = serde_json::json!({
             "operation": operation, "status": status, "code": code, "count": count,
+            "after": after,
         });
         reqwest::Client::new()
             .post(format!("{}/_gateway/faults", self.endpoint()))
