@@ -26,7 +26,7 @@ fn config(ws: &Workspace) -> String {
 fn shipped_seqs(emulator: &Emulator) -> Vec<u64> {
     emulator
         .log_messages(GROUP, "t")
-        .unwrap()
+        .expect("the AWS CLI reads the stream back")
         .iter()
         .filter_map(|m| seq_of(m))
         .collect()
