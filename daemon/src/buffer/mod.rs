@@ -253,7 +253,15 @@ fn feed(shared: &Arc<Shared>, tx: &mpsc::Sender<Vec<LogEvent>>) {
             if state.pending == 0 {
                 return;
             }
-            match state.queue.read_next() {
+            let corrupt_before = state.queue.corrupt_records();
+            let next = state.queue.read_next();
+            let skipped = state.queue.corrupt_records() - corrupt_before;
+            if skipped > 0 {
+                shared
+                    .telemetry
+                    .emit(SidecarEvent::CorruptRecordsSkipped(skipped));
+            }
+            match next {
                 Ok(Some(record)) => record,
                 Ok(None) => {
                     state.pending = 0;

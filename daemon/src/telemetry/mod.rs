@@ -57,6 +57,8 @@ pub enum SidecarEvent {
     LineSplit,
     /// Events written to a disk buffer because a sink fell behind.
     Spilled(u64),
+    /// Disk buffer records skipped because their checksum did not match.
+    CorruptRecordsSkipped(u64),
     /// A sink was refused for its credentials or permissions (expired token, access denied)
     /// and holds its data until an operator fixes it.
     Unauthorized,
@@ -102,6 +104,7 @@ struct Counters {
     /// When a sink was last refused for its credentials or permissions (epoch ms).
     last_unauthorized_ms: AtomicI64,
     unauthorized: AtomicU64,
+    corrupt_records: AtomicU64,
     /// Each disk buffer's fill, registered when it opens.
     buffers: std::sync::Mutex<Vec<Arc<BufferGauge>>>,
     /// The metric stage's Prometheus output (application metrics and its own counters).
@@ -155,6 +158,9 @@ impl Telemetry {
             }
             SidecarEvent::Spilled(n) => {
                 c.spilled.fetch_add(n, Ordering::Relaxed);
+            }
+            SidecarEvent::CorruptRecordsSkipped(n) => {
+                c.corrupt_records.fetch_add(n, Ordering::Relaxed);
             }
             SidecarEvent::Unauthorized => {
                 c.unauthorized.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +271,7 @@ impl Telemetry {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         };
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "aistudio_sidecar_lines_read_total",
                 "Lines read by all sources.",
@@ -315,6 +321,11 @@ impl Telemetry {
                 "aistudio_sidecar_sink_unauthorized_total",
                 "Sink requests refused for credentials or permissions (data held, retried).",
                 &c.unauthorized,
+            ),
+            (
+                "aistudio_sidecar_disk_records_corrupt_total",
+                "Disk buffer records skipped because their checksum did not match.",
+                &c.corrupt_records,
             ),
         ];
         for (name, help, value) in counters {
