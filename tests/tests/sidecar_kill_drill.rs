@@ -158,6 +158,9 @@ async fn drill(name: &str, extra: &str, points: &mut Points) -> Vec<usize> {
         .len();
     let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &emulator.child_env(), Stdio::null())
         .expect("the sidecar starts");
+    // Its signal handlers are in place once the API answers (the checkpoint may already be
+    // at the end, and a SIGTERM before that would kill it with the default action).
+    tests::sidecar::health(&sidecar).await;
     let started = std::time::Instant::now();
     while checkpoint_offset(&ws) < end {
         assert!(
