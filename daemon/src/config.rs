@@ -22,6 +22,9 @@ pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
 /// Default drain deadline after SIGTERM: below ECS's default 30 s stopTimeout, leaving the
 /// task time to exit before SIGKILL.
 pub const DEFAULT_SHUTDOWN_DEADLINE_SECS: u64 = 20;
+/// Allowed `shutdown_deadline_secs`: at least a second to drain; at most ECS's largest
+/// stopTimeout (120 s), past which the task is killed anyway.
+pub const SHUTDOWN_DEADLINE_SECS_RANGE: std::ops::RangeInclusive<u64> = 1..=120;
 pub use aistudio_core::aws::AwsConfig;
 use aistudio_core::catalog::AWS_SETTING_VARS;
 pub use aistudio_core::catalog::{DEFAULT_ENVIRONMENT, KNOWN_ENVIRONMENTS};
@@ -332,6 +335,11 @@ impl SidecarConfig {
                     "sources.file[{index}].include: empty; give at least one glob"
                 ));
             }
+            problems.extend(out_of_range(
+                &format!("sources.file[{index}].poll_interval_ms"),
+                file.poll_interval_ms,
+                &crate::sources::file::POLL_INTERVAL_MS_RANGE,
+            ));
             for pattern in &file.include {
                 if let Err(err) = glob::Pattern::new(pattern) {
                     problems.push(format!(
@@ -354,15 +362,22 @@ impl SidecarConfig {
                 crate::sources::CHUNK_MAX_BYTES * 2
             ));
         }
-        if self.shutdown_deadline_secs == 0 {
-            problems.push("shutdown_deadline_secs: must be at least 1".into());
-        }
+        problems.extend(out_of_range(
+            "shutdown_deadline_secs",
+            self.shutdown_deadline_secs,
+            &SHUTDOWN_DEADLINE_SECS_RANGE,
+        ));
         if let Err(err) = crate::redact::Redactor::new(&self.redact) {
             problems.push(format!("redact: {err}"));
         }
         if self.buffer.max_disk_bytes == 0 {
             problems.push("buffer.max_disk_bytes: must be at least 1".into());
         }
+        problems.extend(out_of_range(
+            "api.degraded_after_secs",
+            self.api.degraded_after_secs,
+            &crate::api::DEGRADED_AFTER_SECS_RANGE,
+        ));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -372,6 +387,17 @@ impl SidecarConfig {
             })
         }
     }
+}
+
+/// A problem line when `value` of `key` is outside `range`, naming the allowed range.
+fn out_of_range(key: &str, value: u64, range: &std::ops::RangeInclusive<u64>) -> Option<String> {
+    (!range.contains(&value)).then(|| {
+        format!(
+            "{key}: {value} is out of range; allowed {}..={}",
+            range.start(),
+            range.end()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -398,6 +424,22 @@ mod tests {
             Some("http://127.0.0.1:5000")
         );
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn absurd_values_are_refused_with_the_allowed_range() {
+        let config = SidecarConfig::from_toml(
+            "shutdown_deadline_secs = 86400\n[api]\ndegraded_after_secs = 1\n[[sources.file]]\ninclude = [\"/x/*.log\"]\npoll_interval_ms = 120000\n",
+        )
+        .unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        for expected in [
+            "sources.file[0].poll_interval_ms: 120000 is out of range; allowed 10..=10000",
+            "shutdown_deadline_secs: 86400 is out of range; allowed 1..=120",
+            "api.degraded_after_secs: 1 is out of range; allowed 5..=3600",
+        ] {
+            assert!(err.contains(expected), "{expected} in {err}");
+        }
     }
 
     #[test]

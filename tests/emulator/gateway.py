@@ -10,7 +10,8 @@ through to moto untouched.
 
 It also injects faults on demand for the delivery drills: `POST /_gateway/faults` with
 `{"operation": "PutLogEvents", "status": 400, "code": "ThrottlingException", "count": 3}`
-answers the next `count` matching calls with that error; `DELETE /_gateway/faults` clears.
+answers the next `count` matching calls with that error (with `"after": true`, after the
+call was applied: an answer lost on the way back); `DELETE /_gateway/faults` clears.
 `GET /_gateway/calls` returns how many calls of each operation reached the gateway, with
 request body sizes, so tests can check batching. `POST /_gateway/outage` with `{"seconds": 60}`
 stops the listening endpoint for real (connections are refused) and starts it again on the
@@ -125,6 +126,9 @@ class Faults:
                     "status": int(spec.get("status", 400)),
                     "code": spec.get("code", "ThrottlingException"),
                     "count": int(spec.get("count", 1)),
+                    # True: the call reaches moto and is applied, then the answer is
+                    # replaced by the error (an answer lost on the way back).
+                    "after": bool(spec.get("after", False)),
                 }
             )
 
@@ -207,6 +211,8 @@ class Gateway:
             self.faults.record(operation, len(body))
             fault = self.faults.take(operation)
             if fault is not None:
+                if fault["after"]:
+                    self.apply_and_discard(environ, operation, body)
                 return self.inject(environ, start_response, fault)
         if path.startswith(CBOR_PATH_PREFIX):
             return self.cbor(environ, start_response, operation, body)
@@ -215,6 +221,20 @@ class Gateway:
         if operation == "PutLogEvents":
             return self.put_log_events(environ, start_response)
         return self.inner(environ, start_response)
+
+    def apply_and_discard(self, environ, operation, body):
+        """Serves the call as usual and throws the answer away."""
+        environ["wsgi.input"] = _Body(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        if environ.get("PATH_INFO", "").startswith(CBOR_PATH_PREFIX):
+            chunks = self.cbor(environ, lambda *a, **k: (lambda data: None), operation, body)
+        else:
+            chunks = self.inner(environ, lambda *a, **k: (lambda data: None))
+        try:
+            b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
 
     def put_log_events(self, environ, start_response):
         """moto 5.2 reports `tooOldLogEventEndIndex` as the index of the last too-old event;

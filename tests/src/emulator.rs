@@ -217,24 +217,40 @@ impl Emulator {
             .with_context(|| format!("aws {} printed something that is not JSON", args.join(" ")))
     }
 
-    /// Every message of a log stream, oldest first, as the AWS CLI reads them back.
+    /// Every message of a log stream, oldest first, as the AWS CLI reads them back, page by
+    /// page (one GetLogEvents answer holds at most 10,000 events; the last page hands back
+    /// the token it was given).
     pub fn log_messages(&self, group: &str, stream: &str) -> anyhow::Result<Vec<String>> {
-        let out = self.aws_cli(&[
-            "logs",
-            "get-log-events",
-            "--log-group-name",
-            group,
-            "--log-stream-name",
-            stream,
-            "--start-from-head",
-        ])?;
-        let events = out["events"]
-            .as_array()
-            .context("get-log-events: no events array")?;
-        Ok(events
-            .iter()
-            .filter_map(|e| e["message"].as_str().map(str::to_owned))
-            .collect())
+        let mut messages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut args = vec![
+                "logs",
+                "get-log-events",
+                "--log-group-name",
+                group,
+                "--log-stream-name",
+                stream,
+                "--start-from-head",
+            ];
+            if let Some(token) = &token {
+                args.extend(["--next-token", token.as_str()]);
+            }
+            let out = self.aws_cli(&args)?;
+            let events = out["events"]
+                .as_array()
+                .context("get-log-events: no events array")?;
+            messages.extend(
+                events
+                    .iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_owned)),
+            );
+            let next = out["nextForwardToken"].as_str().map(str::to_owned);
+            if events.is_empty() || next.is_none() || next == token {
+                return Ok(messages);
+            }
+            token = next;
+        }
     }
 
     /// Injects `count` errors `code` (HTTP `status`) into the next calls of `operation`.
@@ -245,8 +261,23 @@ impl Emulator {
         code: &str,
         count: u32,
     ) -> anyhow::Result<()> {
+        self.inject_fault_with(operation, status, code, count, false)
+            .await
+    }
+
+    /// [`Emulator::inject_fault`]; with `after`, each call is applied first and only its
+    /// answer replaced by the error (the service has the data, the caller never heard).
+    pub async fn inject_fault_with(
+        &self,
+        operation: &str,
+        status: u16,
+        code: &str,
+        count: u32,
+        after: bool,
+    ) -> anyhow::Result<()> {
         let body = serde_json::json!({
             "operation": operation, "status": status, "code": code, "count": count,
+            "after": after,
         });
         reqwest::Client::new()
             .post(format!("{}/_gateway/faults", self.endpoint()))

@@ -58,7 +58,7 @@ impl Workspace {
 }
 
 impl Sidecar {
-    /// Starts `aistudio-sidecar run` with `config` (TOML, `api` and `data_dir` added) and the
+    /// Starts `aistudio-sidecar run` with `config` (TOML, `data_dir` and `api.address` added) and the
     /// given environment on top of a clean one (no AWS settings unless passed).
     pub fn start(
         dir: &Path,
@@ -66,11 +66,24 @@ impl Sidecar {
         env: &[(&str, String)],
         stdin: Stdio,
     ) -> anyhow::Result<Self> {
-        let api_port = free_port();
-        let full = format!(
-            "data_dir = \"{}\"\n{config}\n[api]\naddress = \"127.0.0.1:{api_port}\"\n",
-            dir.join("data").display()
-        );
+        Self::start_on(free_port(), dir, config, env, stdin)
+    }
+
+    /// [`Sidecar::start`] with the API on `api_port` (a test may hand it a busy one).
+    pub fn start_on(
+        api_port: u16,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, String)],
+        stdin: Stdio,
+    ) -> anyhow::Result<Self> {
+        // The API address goes into the test's own `[api]` section when it has one.
+        let address = format!("address = \"127.0.0.1:{api_port}\"\n");
+        let body = match config.find("[api]\n") {
+            Some(at) => format!("{}[api]\n{address}{}", &config[..at], &config[at + 6..]),
+            None => format!("{config}\n[api]\n{address}"),
+        };
+        let full = format!("data_dir = \"{}\"\n{body}", dir.join("data").display());
         let config_path = dir.join(format!("sidecar-{api_port}.toml"));
         std::fs::write(&config_path, full)?;
         let mut cmd = Command::new(sidecar_binary());
@@ -275,4 +288,56 @@ pub fn run_sidecar(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A loopback listener that accepts every connection and never reads or answers (a broken
+/// NAT, a stuck proxy); returns its address and the count of the connections it holds, as a
+/// watch to await.
+pub async fn black_hole() -> (String, tokio::sync::watch::Receiver<usize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let (count, accepted) = tokio::sync::watch::channel(0);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            count.send_replace(held.len());
+        }
+    });
+    (address, accepted)
+}
+
+/// The environment of a sidecar whose AWS endpoint is `address` (`host:port`), with fake
+/// credentials and no profile or instance metadata.
+pub fn aws_env_for(address: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", format!("http://{address}")),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret".to_owned()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
+/// `GET /health`: the HTTP status and the JSON body, once the API answers.
+pub async fn health(sidecar: &Sidecar) -> (u16, serde_json::Value) {
+    let url = format!("http://127.0.0.1:{}/health", sidecar.api_port);
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(resp) = reqwest::get(&url).await {
+            let status = resp.status().as_u16();
+            let body = resp.json().await.expect("a JSON health body");
+            return (status, body);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the API never answered; stderr: {}",
+            sidecar.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

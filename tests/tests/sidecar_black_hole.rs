@@ -7,34 +7,14 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-
 use tests::emulator::{unique_name, Emulator};
-use tests::sidecar::{append_lines, Sidecar, Workspace};
+use tests::sidecar::{append_lines, aws_env_for, black_hole, Sidecar, Workspace};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const DEADLINE_SECS: u64 = 3;
 /// Past the deadline the sidecar gives its sinks up to 2 s to fail back (`GIVE_UP_GRACE`);
 /// with attempts raced against the deadline they need a fraction of it.
 const EXIT_BOUND: Duration = Duration::from_secs(DEADLINE_SECS + 2);
-
-/// A loopback listener that accepts every connection and never reads or answers; returns its
-/// address and the count of the connections it holds, as a watch to await.
-async fn black_hole() -> (String, watch::Receiver<usize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    let (count, accepted) = watch::channel(0);
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-            count.send_replace(held.len());
-        }
-    });
-    (address, accepted)
-}
 
 /// A contract line without a `timestamp`: it takes the time it is read, so CloudWatch's
 /// 14-day window accepts it on the restart whenever the test runs.
@@ -54,15 +34,7 @@ async fn sigterm_ends_by_the_deadline_when_the_endpoint_never_answers() {
         "shutdown_deadline_secs = {DEADLINE_SECS}\n[[sources.file]]\ninclude = [\"{}\"]\npoll_interval_ms = 20\n[sinks.cloudwatch_logs]\nlog_group = \"/aws/ecs/black-hole\"\nlog_stream = \"task-1\"\n",
         ws.path("*.log").display()
     );
-    let env = vec![
-        ("AWS_ENDPOINT_URL", format!("http://{address}")),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret".to_owned()),
-        ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ];
+    let env = aws_env_for(&address);
     let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &env, Stdio::null()).unwrap();
     sidecar
         .wait_metric_at_least("aistudio_sidecar_lines_read_total", 500.0, LIMIT)

@@ -1,6 +1,6 @@
-//! Whether a failed AWS call is worth repeating: one classification per service, three
-//! classes (retry / recreate / permanent), and a one-line description that never carries the
-//! request's payload (which may hold log lines).
+//! Whether a failed AWS call is worth repeating: one classification per service, five
+//! classes (retry / hold / recreate / already applied / permanent), and a one-line
+//! description that never carries the request's payload (which may hold log lines).
 
 use std::time::Duration;
 
@@ -13,9 +13,16 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub enum ErrorClass {
     /// Throttling, a 5xx, a timeout or a network error: wait and send again.
     Retry,
+    /// Refused for the caller's credentials or permissions (an expired token, an IAM
+    /// mistake), or the request could not be signed: an operator will fix it, so keep the
+    /// data, back off, send again, and say so loudly.
+    Hold,
     /// The resource is gone (a log group or stream deleted under us): create it, then send
     /// again.
     Recreate,
+    /// The service already has what was sent (CloudWatch Logs' `DataAlreadyAcceptedException`:
+    /// an earlier attempt landed and its answer was lost): count it as delivered.
+    AlreadyApplied,
     /// Anything else: the same request would fail again; report it and give up on it.
     Permanent,
 }
@@ -44,6 +51,24 @@ const TRANSIENT_CODES: [&str; 10] = [
     "InternalFailure",
     "InternalServiceError",
     "RequestTimeout",
+];
+
+/// Error codes AWS services use for expired or invalid credentials and for missing
+/// permissions (the IAM and STS error references; `RequestExpired` and `SignatureDoesNotMatch`
+/// are a skewed clock, which an operator fixes too).
+const AUTH_CODES: [&str; 12] = [
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationToken",
+    "IncompleteSignature",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "RequestExpired",
+    "NotAuthorized",
 ];
 
 /// Why a call failed, already classified, without payloads.
@@ -88,14 +113,20 @@ pub fn classify<E: ProvideErrorMetadata>(
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorClass::Retry
         }
+        // The SDK could not build or sign the request: with requests the sidecar builds
+        // itself, that is credentials it cannot load (task-role credentials mid-rotation,
+        // an unreachable credentials endpoint), which comes back.
+        SdkError::ConstructionFailure(_) => ErrorClass::Hold,
         SdkError::ServiceError(failure) => {
             let code = failure.err().code().unwrap_or_default();
+            let status = failure.raw().status().as_u16();
             if service == Service::Logs && code == "ResourceNotFoundException" {
                 ErrorClass::Recreate
-            } else if TRANSIENT_CODES.contains(&code)
-                || failure.raw().status().as_u16() >= 500
-                || failure.raw().status().as_u16() == 429
-            {
+            } else if service == Service::Logs && code == "DataAlreadyAcceptedException" {
+                ErrorClass::AlreadyApplied
+            } else if AUTH_CODES.contains(&code) || status == 403 {
+                ErrorClass::Hold
+            } else if TRANSIENT_CODES.contains(&code) || status >= 500 || status == 429 {
                 ErrorClass::Retry
             } else {
                 ErrorClass::Permanent
@@ -200,6 +231,32 @@ mod tests {
         assert_eq!(classify(Service::Sns, &server), ErrorClass::Retry);
         let invalid = service_error(400, "InvalidParameterException", None);
         assert_eq!(classify(Service::Logs, &invalid), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn credentials_and_permissions_hold_and_accepted_data_is_applied() {
+        for (status, code) in [
+            (400, "ExpiredTokenException"),
+            (403, "ExpiredToken"),
+            (400, "AccessDeniedException"),
+            (403, "AccessDenied"),
+            (400, "UnrecognizedClientException"),
+            (403, "SomethingNew"),
+        ] {
+            let err = service_error(status, code, None);
+            assert_eq!(classify(Service::Logs, &err), ErrorClass::Hold, "{code}");
+            assert_eq!(
+                classify(Service::CloudWatch, &err),
+                ErrorClass::Hold,
+                "{code}"
+            );
+        }
+        let accepted = service_error(400, "DataAlreadyAcceptedException", None);
+        assert_eq!(
+            classify(Service::Logs, &accepted),
+            ErrorClass::AlreadyApplied
+        );
+        assert_eq!(classify(Service::Sns, &accepted), ErrorClass::Permanent);
     }
 
     #[test]

@@ -76,7 +76,12 @@ where
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        if err.class == ErrorClass::Permanent {
+        // `AlreadyApplied` is a success only the caller can count (it maps it before here);
+        // reaching the loop, it is not worth repeating either.
+        if matches!(
+            err.class,
+            ErrorClass::Permanent | ErrorClass::AlreadyApplied
+        ) {
             return Err(GiveUp::Permanent(err));
         }
         if max_attempts.is_some_and(|max| attempt.number >= max) {

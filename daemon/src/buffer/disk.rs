@@ -14,6 +14,9 @@ use crate::fingerprint::fingerprint;
 pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// Record header: payload length (u32) + checksum (u64).
 const HEADER_BYTES: usize = 12;
+/// A record is one group of events, at most a chunk plus framing; anything longer than a
+/// segment and this slack is a corrupt length, not a record.
+const MAX_RECORD_SLACK: u64 = 1024 * 1024;
 /// Name of the file holding the acknowledged prefix.
 const ACKED_FILE: &str = "acked";
 
@@ -59,6 +62,7 @@ pub struct DiskQueue {
     acked_ahead: BTreeSet<u64>,
     total_bytes: u64,
     acked_dirty: bool,
+    corrupt: u64,
 }
 
 impl DiskQueue {
@@ -68,7 +72,11 @@ impl DiskQueue {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let acked_path = dir.join(ACKED_FILE);
         let acked_upto = match std::fs::read_to_string(&acked_path) {
-            Ok(text) => text.trim().parse().unwrap_or(0),
+            Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+                // Replaying from the start duplicates what was delivered, and loses nothing.
+                tracing::error!(path = %acked_path.display(), "disk buffer: the acknowledged-prefix pointer is corrupt; replaying every record on disk");
+                0
+            }),
             Err(_) => 0,
         };
         let mut firsts = Vec::new();
@@ -96,6 +104,7 @@ impl DiskQueue {
             acked_ahead: BTreeSet::new(),
             total_bytes: 0,
             acked_dirty: false,
+            corrupt: 0,
         };
         for first in firsts {
             let path = segment_path(dir, first);
@@ -134,7 +143,6 @@ impl DiskQueue {
     }
 
     /// Bytes on disk.
-    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.total_bytes
     }
@@ -181,42 +189,58 @@ impl DiskQueue {
         Ok(index)
     }
 
-    /// The next unread group and its index.
+    /// The next unread group and its index. A corrupt record is skipped (logged, counted in
+    /// [`DiskQueue::corrupt_records`], and released as if delivered: it cannot be), and the
+    /// records after it are still read.
     pub fn read_next(&mut self) -> Result<Option<(u64, Vec<LogEvent>)>, DiskError> {
-        if self.read_index >= self.next_index {
-            return Ok(None);
-        }
-        let Some(seg) = self
-            .segments
-            .iter()
-            .find(|s| s.first <= self.read_index && self.read_index < s.first + s.records)
-        else {
-            return Ok(None);
-        };
-        let reopen = match &self.reader {
-            Some((first, _)) => *first != seg.first,
-            None => true,
-        };
-        if reopen {
-            let file = File::open(&seg.path).map_err(io_err(&seg.path))?;
-            let mut reader = BufReader::new(file);
-            // Skip the records of this segment already read (after a restart).
-            for _ in seg.first..self.read_index {
-                read_record(&mut reader).map_err(io_err(&seg.path))?;
+        loop {
+            if self.read_index >= self.next_index {
+                return Ok(None);
             }
-            self.reader = Some((seg.first, reader));
+            let Some(seg) = self
+                .segments
+                .iter()
+                .find(|s| s.first <= self.read_index && self.read_index < s.first + s.records)
+            else {
+                return Ok(None);
+            };
+            let reopen = match &self.reader {
+                Some((first, _)) => *first != seg.first,
+                None => true,
+            };
+            let path = seg.path.clone();
+            if reopen {
+                let file = File::open(&path).map_err(io_err(&path))?;
+                let mut reader = BufReader::new(file);
+                // Skip the records of this segment already read (after a restart).
+                for _ in seg.first..self.read_index {
+                    read_record(&mut reader).map_err(io_err(&path))?;
+                }
+                self.reader = Some((seg.first, reader));
+            }
+            let Some((_, reader)) = self.reader.as_mut() else {
+                return Ok(None);
+            };
+            let index = self.read_index;
+            match read_record(reader).map_err(io_err(&path))? {
+                Record::Good(payload) => {
+                    self.read_index += 1;
+                    return Ok(Some((index, decode(&payload))));
+                }
+                Record::Corrupt => {
+                    self.read_index += 1;
+                    self.corrupt += 1;
+                    tracing::error!(path = %path.display(), record = index, "disk buffer: skipping a record whose checksum does not match; its events are lost, the rest is kept");
+                    self.ack(index)?;
+                }
+                Record::End => return Ok(None),
+            }
         }
-        let path = seg.path.clone();
-        let Some((_, reader)) = self.reader.as_mut() else {
-            return Ok(None);
-        };
-        let payload = match read_record(reader).map_err(io_err(&path))? {
-            Some(payload) => payload,
-            None => return Ok(None),
-        };
-        let index = self.read_index;
-        self.read_index += 1;
-        Ok(Some((index, decode(&payload))))
+    }
+
+    /// Corrupt records skipped so far.
+    pub fn corrupt_records(&self) -> u64 {
+        self.corrupt
     }
 
     /// A group was delivered; frees fully acknowledged segments.
@@ -229,6 +253,9 @@ impl DiskQueue {
             self.acked_upto += 1;
             self.acked_dirty = true;
         }
+        // Persisted at every advance, not only when a segment goes: after a crash the queue
+        // replays only what no sink confirmed, not the delivered part of a segment.
+        self.save_acked()?;
         while let Some(seg) = self.segments.front() {
             let done = seg.first + seg.records <= self.acked_upto;
             let is_writing = self.segments.len() == 1 && self.writer.is_some();
@@ -339,19 +366,37 @@ fn decode(payload: &[u8]) -> Vec<LogEvent> {
     events
 }
 
-/// Reads one record; `None` at a clean end or a torn/corrupt tail.
-fn read_record(reader: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+/// What the next bytes of a segment hold.
+enum Record {
+    /// A record whose checksum matches.
+    Good(Vec<u8>),
+    /// A whole record (its length is readable and its bytes are there) whose checksum does
+    /// not match: skipped and counted, the records after it are still read.
+    Corrupt,
+    /// The clean end, or a torn tail (a crash mid-write): nothing more to read.
+    End,
+}
+
+/// Reads one record.
+fn read_record(reader: &mut impl Read) -> std::io::Result<Record> {
     let mut header = [0u8; HEADER_BYTES];
     if !read_exact_or_eof(reader, &mut header)? {
-        return Ok(None);
+        return Ok(Record::End);
     }
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    if len as u64 > SEGMENT_BYTES + MAX_RECORD_SLACK {
+        // A length no writer produced: the framing is lost from here on.
+        return Ok(Record::End);
+    }
     let sum = u64::from_le_bytes(header[4..12].try_into().unwrap_or([0; 8]));
     let mut payload = vec![0u8; len];
-    if !read_exact_or_eof(reader, &mut payload)? || fingerprint(&payload) != sum {
-        return Ok(None);
+    if !read_exact_or_eof(reader, &mut payload)? {
+        return Ok(Record::End);
     }
-    Ok(Some(payload))
+    if fingerprint(&payload) != sum {
+        return Ok(Record::Corrupt);
+    }
+    Ok(Record::Good(payload))
 }
 
 fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
@@ -367,16 +412,22 @@ fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<
     Ok(true)
 }
 
-/// Counts the good records of a segment and the bytes they take.
+/// Counts the records of a segment (corrupt ones included, so indices stay aligned) and the
+/// bytes they take, up to a torn tail.
 fn scan_segment(path: &Path) -> Result<(u64, u64), DiskError> {
     let mut file = File::open(path).map_err(io_err(path))?;
     file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
     let mut reader = BufReader::new(file);
     let mut records = 0;
     let mut bytes = 0u64;
-    while let Some(payload) = read_record(&mut reader).map_err(io_err(path))? {
-        records += 1;
-        bytes += (HEADER_BYTES + payload.len()) as u64;
+    loop {
+        match read_record(&mut reader).map_err(io_err(path))? {
+            Record::End => break,
+            Record::Good(_) | Record::Corrupt => {
+                records += 1;
+                bytes = reader.stream_position().map_err(io_err(path))?;
+            }
+        }
     }
     Ok((records, bytes))
 }
@@ -447,6 +498,26 @@ mod tests {
     }
 
     #[test]
+    fn acknowledgements_survive_a_crash_without_a_clean_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            for tag in ["a", "b", "c"] {
+                q.append(&group(tag, 1)).unwrap();
+            }
+            q.read_next().unwrap();
+            q.read_next().unwrap();
+            q.ack(0).unwrap();
+            q.ack(1).unwrap();
+            // Killed: no sync, and the segment is still open (nothing deleted).
+        }
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(q.unread(), 1, "only c was never delivered");
+        let (i, events) = q.read_next().unwrap().unwrap();
+        assert_eq!((i, messages(&events)), (2, vec!["c-0".to_owned()]));
+    }
+
+    #[test]
     fn a_torn_last_record_is_cut_and_the_rest_kept() {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -468,6 +539,123 @@ mod tests {
         assert_eq!(
             messages(&q.read_next().unwrap().unwrap().1),
             vec!["c-0".to_owned()]
+        );
+    }
+
+    /// Flips one payload byte of record `n` (0-based) of the first segment.
+    fn corrupt_record(dir: &Path, n: usize) {
+        let seg = segment_path(dir, 0);
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let mut at = 0;
+        for _ in 0..n {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            at += HEADER_BYTES + len;
+        }
+        bytes[at + HEADER_BYTES + 5] ^= 0xff;
+        std::fs::write(&seg, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_record_is_skipped_counted_and_the_rest_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            for tag in ["a", "b", "c", "d"] {
+                q.append(&group(tag, 2)).unwrap();
+            }
+        }
+        corrupt_record(dir.path(), 1);
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(q.unread(), 4, "the corrupt record keeps its place");
+        let mut seen = Vec::new();
+        while let Some((i, events)) = q.read_next().unwrap() {
+            seen.push((i, messages(&events)[0].clone()));
+        }
+        assert_eq!(
+            seen,
+            vec![(0, "a-0".into()), (2, "c-0".into()), (3, "d-0".into())]
+        );
+        assert_eq!(q.corrupt_records(), 1);
+        // Delivering the rest frees the segment: the skipped record does not pin it.
+        for i in [0, 2, 3] {
+            q.ack(i).unwrap();
+        }
+        q.append(&group("e", 1)).unwrap();
+        assert_eq!(
+            messages(&q.read_next().unwrap().unwrap().1),
+            vec!["e-0".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_corrupt_pointer_file_replays_everything_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            for tag in ["a", "b", "c"] {
+                q.append(&group(tag, 1)).unwrap();
+            }
+            q.read_next().unwrap();
+            q.ack(0).unwrap();
+        }
+        std::fs::write(dir.path().join(ACKED_FILE), "not a number\u{0}").unwrap();
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(
+            q.unread(),
+            3,
+            "a delivered record comes back: a duplicate, not a loss"
+        );
+        let first = q.read_next().unwrap().unwrap();
+        assert_eq!((first.0, messages(&first.1)), (0, vec!["a-0".to_owned()]));
+    }
+
+    #[test]
+    fn segments_roll_over_and_are_freed_and_replayed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // ~64 KiB groups: 200 of them span two 8 MiB segments.
+        let big = |i: usize| {
+            vec![LogEvent {
+                timestamp_ms: i as i64,
+                message: format!("{i:06}-{}", "x".repeat(64 * 1024)),
+                ack: None,
+            }]
+        };
+        let groups = 200;
+        {
+            let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+            for i in 0..groups {
+                q.append(&big(i)).unwrap();
+            }
+            let segments = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("seg-")
+                })
+                .count();
+            assert_eq!(segments, 2, "rolled over past SEGMENT_BYTES");
+            // Deliver the whole first segment and a few records of the second.
+            let first_len = q.segments[0].records as usize;
+            for _ in 0..first_len + 3 {
+                let (i, _) = q.read_next().unwrap().unwrap();
+                q.ack(i).unwrap();
+            }
+            assert_eq!(q.segments.len(), 1, "the delivered segment is deleted");
+            // Killed here.
+        }
+        let mut q = DiskQueue::open(dir.path(), 1 << 30).unwrap();
+        let mut replayed = Vec::new();
+        while let Some((_, events)) = q.read_next().unwrap() {
+            replayed.push(events[0].timestamp_ms);
+        }
+        let first = replayed[0] as usize;
+        assert_eq!(replayed, (first as i64..groups as i64).collect::<Vec<_>>());
+        assert!(
+            first > 100,
+            "only the undelivered tail comes back: from {first}"
         );
     }
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::event::{fail_all, Ack, AckGate, AckTarget, LogEvent};
-use crate::telemetry::{SidecarEvent, Telemetry};
+use crate::telemetry::{BufferGauge, SidecarEvent, Telemetry};
 use disk::{DiskError, DiskQueue};
 
 /// Default disk buffer bound per sink (the 1 GB).
@@ -47,6 +47,8 @@ struct Shared {
     when_full: WhenFull,
     telemetry: Telemetry,
     gate: AckGate,
+    /// Bytes on disk, for `/health` and `/metrics`.
+    gauge: Arc<BufferGauge>,
 }
 
 /// The processor's end of a sink buffer.
@@ -79,6 +81,7 @@ impl AckTarget for DiskAck {
             if let Err(err) = state.queue.ack(self.index) {
                 tracing::error!(error = %err, "disk buffer: cannot release a delivered record");
             }
+            self.shared.gauge.set_used(state.queue.bytes());
         }
         self.shared.space_freed.notify_all();
     }
@@ -86,8 +89,10 @@ impl AckTarget for DiskAck {
 
 impl SpillingSender {
     /// Opens the disk queue in `dir` (replaying what an earlier run left) and starts the
-    /// thread that feeds it back into `tx` as the sink makes room.
+    /// thread that feeds it back into `tx` as the sink makes room. `sink` names the buffer
+    /// on `/metrics`.
     pub fn open(
+        sink: &'static str,
         tx: mpsc::Sender<Vec<LogEvent>>,
         dir: &Path,
         max_disk_bytes: u64,
@@ -97,6 +102,8 @@ impl SpillingSender {
     ) -> Result<Self, DiskError> {
         let queue = DiskQueue::open(dir, max_disk_bytes)?;
         let pending = queue.unread();
+        let gauge = telemetry.register_buffer(sink, max_disk_bytes);
+        gauge.set_used(queue.bytes());
         if pending > 0 {
             tracing::info!(groups = pending, dir = %dir.display(), "disk buffer: replaying what the last run did not deliver");
         }
@@ -111,6 +118,7 @@ impl SpillingSender {
             when_full,
             telemetry,
             gate,
+            gauge,
         });
         let reader = {
             let shared = Arc::clone(&shared);
@@ -162,6 +170,7 @@ impl SpillingSender {
                 match state.queue.append(&events) {
                     Ok(_) => {
                         state.pending += 1;
+                        self.shared.gauge.set_used(state.queue.bytes());
                         self.shared
                             .telemetry
                             .emit(SidecarEvent::Spilled(events.len() as u64));
@@ -244,7 +253,15 @@ fn feed(shared: &Arc<Shared>, tx: &mpsc::Sender<Vec<LogEvent>>) {
             if state.pending == 0 {
                 return;
             }
-            match state.queue.read_next() {
+            let corrupt_before = state.queue.corrupt_records();
+            let next = state.queue.read_next();
+            let skipped = state.queue.corrupt_records() - corrupt_before;
+            if skipped > 0 {
+                shared
+                    .telemetry
+                    .emit(SidecarEvent::CorruptRecordsSkipped(skipped));
+            }
+            match next {
                 Ok(Some(record)) => record,
                 Ok(None) => {
                     state.pending = 0;
@@ -300,6 +317,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1);
         let telemetry = Telemetry::default();
         let sender = SpillingSender::open(
+            "test",
             tx,
             dir.path(),
             1 << 30,
@@ -333,6 +351,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(1);
         let telemetry = Telemetry::default();
         let sender = SpillingSender::open(
+            "test",
             tx,
             dir.path(),
             300,
@@ -355,6 +374,7 @@ mod tests {
         {
             let (tx, rx) = mpsc::channel(1);
             let sender = SpillingSender::open(
+                "test",
                 tx,
                 dir.path(),
                 1 << 30,
@@ -372,6 +392,7 @@ mod tests {
         }
         let (tx, mut rx) = mpsc::channel(16);
         let sender = SpillingSender::open(
+            "test",
             tx,
             dir.path(),
             1 << 30,

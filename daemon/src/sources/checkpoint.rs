@@ -324,6 +324,15 @@ impl AckTarget for ChunkAck {
     fn complete(&self, delivered: bool) {
         if let Ok(mut cps) = self.checkpoints.lock() {
             cps.complete(self.key, self.seq, delivered);
+            // One ledger: the moment a chunk is delivered or on a sink's disk buffer, the
+            // file checkpoint says so too (a write and a rename, only when the offset moved),
+            // so a crash never replays a chunk from both the file and the disk buffer, and
+            // re-reads from the file only what was in memory or in flight.
+            if delivered {
+                if let Err(err) = cps.save() {
+                    tracing::error!(error = %err, "file source: checkpoint not saved");
+                }
+            }
         }
     }
 }

@@ -23,6 +23,11 @@ use aistudio_core::clock::now_ms;
 /// How often an idle tailer looks for new lines, new files and rotations (Fluent Bit's tail
 /// input polls at 250 ms by default too).
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 250;
+/// Allowed `poll_interval_ms`: below 10 ms an idle tailer spins; above 10 s new lines wait
+/// too long (and a shutdown never waits on it: the sleep is sliced, see [`idle`]).
+pub const POLL_INTERVAL_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=10_000;
+/// An idle tailer looks at the shutdown token at least this often.
+const SHUTDOWN_CHECK: Duration = Duration::from_millis(50);
 /// How often acknowledged offsets are written to disk while running.
 const CHECKPOINT_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes read per call.
@@ -147,7 +152,7 @@ impl Tailer {
                 last_save = Instant::now();
             }
             if !progressed {
-                std::thread::sleep(poll);
+                idle(poll, shutdown);
             }
         }
     }
@@ -384,6 +389,19 @@ fn send(
     chunk.read_at_ms = now_ms();
     telemetry.emit(SidecarEvent::LinesRead(chunk.len() as u64));
     tx.blocking_send(chunk).is_ok()
+}
+
+/// Sleeps `poll`, in slices, returning early once `shutdown` is cancelled: the tailer is a
+/// plain thread, and a shutdown must not wait for its poll interval.
+fn idle(poll: Duration, shutdown: &CancellationToken) {
+    let until = Instant::now() + poll;
+    while !shutdown.is_cancelled() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(SHUTDOWN_CHECK));
+    }
 }
 
 fn read_head(file: &File) -> std::io::Result<Vec<u8>> {

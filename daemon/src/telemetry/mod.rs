@@ -2,6 +2,7 @@
 //! with bounded labels, each counted where it is emitted) and the metric stage's Prometheus
 //! exporter ([`prometheus`]), rendered together on the loopback API's `/metrics`.
 
+pub mod health;
 pub mod prometheus;
 
 use std::fmt::Write as _;
@@ -56,6 +57,26 @@ pub enum SidecarEvent {
     LineSplit,
     /// Events written to a disk buffer because a sink fell behind.
     Spilled(u64),
+    /// Disk buffer records skipped because their checksum did not match.
+    CorruptRecordsSkipped(u64),
+    /// A sink was refused for its credentials or permissions (expired token, access denied)
+    /// and holds its data until an operator fixes it.
+    Unauthorized,
+}
+
+/// One disk buffer's fill, kept by the buffer, read by `/health` and `/metrics`.
+#[derive(Debug)]
+pub struct BufferGauge {
+    sink: &'static str,
+    capacity: u64,
+    used: AtomicU64,
+}
+
+impl BufferGauge {
+    /// Bytes on disk now.
+    pub fn set_used(&self, bytes: u64) {
+        self.used.store(bytes, Ordering::Relaxed);
+    }
 }
 
 /// The counters. Cheap to clone; every stage holds one.
@@ -76,6 +97,16 @@ struct Counters {
     spilled: AtomicU64,
     queued_events: AtomicI64,
     last_progress_ms: AtomicI64,
+    /// When the undelivered count last rose from zero (epoch ms; 0 if never).
+    backlog_since_ms: AtomicI64,
+    /// When events were last dropped (epoch ms; 0 if never).
+    last_drop_ms: AtomicI64,
+    /// When a sink was last refused for its credentials or permissions (epoch ms).
+    last_unauthorized_ms: AtomicI64,
+    unauthorized: AtomicU64,
+    corrupt_records: AtomicU64,
+    /// Each disk buffer's fill, registered when it opens.
+    buffers: std::sync::Mutex<Vec<Arc<BufferGauge>>>,
     /// The metric stage's Prometheus output (application metrics and its own counters).
     metrics: std::sync::OnceLock<prometheus::Exporter>,
 }
@@ -118,6 +149,9 @@ impl Telemetry {
             }
             SidecarEvent::EventsDropped(n) => {
                 c.dropped.fetch_add(n, Ordering::Relaxed);
+                if n > 0 {
+                    c.last_drop_ms.store(now_ms(), Ordering::Relaxed);
+                }
             }
             SidecarEvent::LineSplit => {
                 c.lines_split.fetch_add(1, Ordering::Relaxed);
@@ -125,12 +159,67 @@ impl Telemetry {
             SidecarEvent::Spilled(n) => {
                 c.spilled.fetch_add(n, Ordering::Relaxed);
             }
+            SidecarEvent::CorruptRecordsSkipped(n) => {
+                c.corrupt_records.fetch_add(n, Ordering::Relaxed);
+            }
+            SidecarEvent::Unauthorized => {
+                c.unauthorized.fetch_add(1, Ordering::Relaxed);
+                c.last_unauthorized_ms.store(now_ms(), Ordering::Relaxed);
+            }
         }
     }
 
-    /// Events waiting between the processor and the sinks (up or down by `delta`).
+    /// Events handed to a sink and not yet delivered or given up (up or down by `delta`).
     pub fn queued(&self, delta: i64) {
-        self.0.queued_events.fetch_add(delta, Ordering::Relaxed);
+        let before = self.0.queued_events.fetch_add(delta, Ordering::Relaxed);
+        if before <= 0 && before + delta > 0 {
+            self.0.backlog_since_ms.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Registers a disk buffer of `capacity` bytes named after its sink (a bounded label).
+    pub fn register_buffer(&self, sink: &'static str, capacity: u64) -> Arc<BufferGauge> {
+        let gauge = Arc::new(BufferGauge {
+            sink,
+            capacity,
+            used: AtomicU64::new(0),
+        });
+        if let Ok(mut buffers) = self.0.buffers.lock() {
+            buffers.push(Arc::clone(&gauge));
+        }
+        gauge
+    }
+
+    /// The fullest disk buffer: (sink, used bytes, capacity), if any is registered.
+    pub fn fullest_buffer(&self) -> Option<(&'static str, u64, u64)> {
+        let buffers = self.0.buffers.lock().ok()?;
+        buffers
+            .iter()
+            .map(|b| (b.sink, b.used.load(Ordering::Relaxed), b.capacity))
+            .max_by(|a, b| {
+                let fill = |x: &(&str, u64, u64)| x.1 as f64 / x.2.max(1) as f64;
+                fill(a).total_cmp(&fill(b))
+            })
+    }
+
+    /// When the undelivered count last rose from zero (epoch ms; 0 if never).
+    pub fn backlog_since_ms(&self) -> i64 {
+        self.0.backlog_since_ms.load(Ordering::Relaxed)
+    }
+
+    /// When events were last dropped (epoch ms; 0 if never).
+    pub fn last_drop_ms(&self) -> i64 {
+        self.0.last_drop_ms.load(Ordering::Relaxed)
+    }
+
+    /// When a sink was last refused for its credentials or permissions (epoch ms; 0 if never).
+    pub fn last_unauthorized_ms(&self) -> i64 {
+        self.0.last_unauthorized_ms.load(Ordering::Relaxed)
+    }
+
+    /// Failed requests that will be retried, so far.
+    pub fn retried(&self) -> u64 {
+        self.0.retried.load(Ordering::Relaxed)
     }
 
     /// Lines read so far.
@@ -182,7 +271,7 @@ impl Telemetry {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         };
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "aistudio_sidecar_lines_read_total",
                 "Lines read by all sources.",
@@ -228,6 +317,16 @@ impl Telemetry {
                 "Events written to a disk buffer because a sink fell behind.",
                 &c.spilled,
             ),
+            (
+                "aistudio_sidecar_sink_unauthorized_total",
+                "Sink requests refused for credentials or permissions (data held, retried).",
+                &c.unauthorized,
+            ),
+            (
+                "aistudio_sidecar_disk_records_corrupt_total",
+                "Disk buffer records skipped because their checksum did not match.",
+                &c.corrupt_records,
+            ),
         ];
         for (name, help, value) in counters {
             counter(name, help, value.load(Ordering::Relaxed));
@@ -246,9 +345,23 @@ impl Telemetry {
         }
         let _ = writeln!(
             out,
-            "# HELP aistudio_sidecar_buffer_events Events waiting for a sink.\n# TYPE aistudio_sidecar_buffer_events gauge\naistudio_sidecar_buffer_events {}",
+            "# HELP aistudio_sidecar_buffer_events Events handed to a sink and not yet delivered (queued, batched or in flight; spilled events count once read back).\n# TYPE aistudio_sidecar_buffer_events gauge\naistudio_sidecar_buffer_events {}",
             c.queued_events.load(Ordering::Relaxed)
         );
+        if let Ok(buffers) = c.buffers.lock() {
+            let _ = writeln!(
+                out,
+                "# HELP aistudio_sidecar_disk_buffer_bytes Bytes in each sink's disk buffer.\n# TYPE aistudio_sidecar_disk_buffer_bytes gauge"
+            );
+            for buffer in buffers.iter() {
+                let _ = writeln!(
+                    out,
+                    "aistudio_sidecar_disk_buffer_bytes{{sink=\"{}\"}} {}",
+                    buffer.sink,
+                    buffer.used.load(Ordering::Relaxed)
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP aistudio_sidecar_redactions_total Values replaced, by redaction rule.\n# TYPE aistudio_sidecar_redactions_total counter"

@@ -12,6 +12,7 @@ mod metrics;
 mod processor;
 mod sinks;
 mod sources;
+mod startup;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let redactor = Arc::new(Redactor::new(&config.redact).context("invalid [redact] config")?);
+    // Every port first: a busy one fails the start before any line is read.
+    let listeners = startup::Listeners::bind(&config).await?;
     // Memory bound: two queues (raw chunks, decoded events) share the budget; each slot
     // holds at most one chunk of CHUNK_MAX_BYTES. Never deeper than MAX_QUEUE_CHUNKS: on W1
     // deeper queues only added resident memory, not throughput (README, "Measured").
@@ -73,29 +76,32 @@ pub async fn run(
         sinks: TaskTracker::new(),
         slots,
     };
-    let (raw_tx, raw_rx) = mpsc::channel::<RawChunk>(run.slots);
-
-    // Sinks first, so nothing is read before there is somewhere to put it.
-    let log_sinks = sinks::start_log_sinks(&run).await?;
-    let fanout = Arc::new(FanOut::new(log_sinks.senders));
-    let (metrics, periods) =
-        crate::metric_stage::start(&run.config.metrics, &run.config.environment, &run.telemetry);
-    let output = metrics::output_for(&run.config, periods.counters(), &fanout).await;
-    let publisher = metrics::Publisher::new(&run.config, periods, output, log_sinks.tasks);
-    run.sinks.spawn(publisher.run(run.force.clone()));
-    run.sinks.close();
-
-    let processor = processor::spawn(&run, raw_rx, fanout, metrics)?;
-    let sources = sources::start(&run, raw_tx).await?;
-    let api_stop = CancellationToken::new();
-    if run.config.api.enabled {
-        serve_api(&run, api_stop.clone()).await?;
-    }
+    // Signals work from the first instant: a SIGTERM during start-up ends it at once.
+    tokio::pin!(shutdown);
+    let started = tokio::select! {
+        started = start(&run, listeners) => started,
+        () = &mut shutdown => {
+            startup::abort(&run);
+            tracing::info!("shutdown requested during start-up; nothing was delivered yet");
+            return Ok(());
+        }
+    };
+    let Started {
+        sources,
+        processor,
+        api_stop,
+    } = match started {
+        Ok(started) => started,
+        Err(err) => {
+            startup::abort(&run);
+            return Err(err);
+        }
+    };
     tracing::info!("aistudio-sidecar running");
 
     // Wait for a signal, or for every source to finish (stdin EOF) and the sinks to drain.
     tokio::select! {
-        () = shutdown => tracing::info!("shutdown requested: stopping sources, draining sinks"),
+        () = &mut shutdown => tracing::info!("shutdown requested: stopping sources, draining sinks"),
         () = run.sinks.wait() => {}
     }
     drain(&run).await;
@@ -131,15 +137,51 @@ async fn drain(run: &Run) {
     }
 }
 
-/// Binds the health and metrics API and serves it until `stop`.
-async fn serve_api(run: &Run, stop: CancellationToken) -> anyhow::Result<()> {
-    let address = run.config.api.address;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| {
-            format!("cannot listen on {address} for the health and metrics API; set api.address")
-        })?;
-    let app = crate::api::router(run.telemetry.clone(), Arc::clone(&run.redactor));
+/// What a completed start-up hands to the shutdown sequence.
+struct Started {
+    sources: sources::Sources,
+    processor: std::thread::JoinHandle<()>,
+    api_stop: CancellationToken,
+}
+
+/// Starts every component, sinks first so nothing is read before there is somewhere to put
+/// it. On an error the caller aborts the run: what did start stops at once.
+async fn start(run: &Run, listeners: startup::Listeners) -> anyhow::Result<Started> {
+    let (raw_tx, raw_rx) = mpsc::channel::<RawChunk>(run.slots);
+    let log_sinks = sinks::start_log_sinks(run).await?;
+    let fanout = Arc::new(FanOut::new(log_sinks.senders));
+    let (metrics, periods) =
+        crate::metric_stage::start(&run.config.metrics, &run.config.environment, &run.telemetry);
+    let output = metrics::output_for(&run.config, periods.counters(), &fanout).await;
+    let publisher = metrics::Publisher::new(&run.config, periods, output, log_sinks.tasks);
+    run.sinks.spawn(publisher.run(run.force.clone()));
+    run.sinks.close();
+
+    let processor = processor::spawn(run, raw_rx, fanout, metrics)?;
+    let sources = sources::start(run, raw_tx, listeners.tcp)?;
+    let api_stop = CancellationToken::new();
+    tokio::spawn(crate::telemetry::health::watch(
+        run.telemetry.clone(),
+        run.config.api.health_policy(),
+        api_stop.clone(),
+    ));
+    if let Some(listener) = listeners.api {
+        serve_api(run, listener, api_stop.clone());
+    }
+    Ok(Started {
+        sources,
+        processor,
+        api_stop,
+    })
+}
+
+/// Serves the health and metrics API on its bound listener until `stop`.
+fn serve_api(run: &Run, listener: tokio::net::TcpListener, stop: CancellationToken) {
+    let app = crate::api::router(
+        run.telemetry.clone(),
+        Arc::clone(&run.redactor),
+        &run.config.api,
+    );
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -148,5 +190,4 @@ async fn serve_api(run: &Run, stop: CancellationToken) -> anyhow::Result<()> {
             tracing::error!(error = %err, "health and metrics API stopped");
         }
     });
-    Ok(())
 }

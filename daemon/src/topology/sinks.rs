@@ -13,7 +13,7 @@ use crate::buffer::SpillingSender;
 use crate::config::SinkChoice;
 use crate::event::LogEvent;
 use crate::sinks::cloudwatch_logs::{
-    default_stream_name, CloudWatchLogsSink, CloudWatchLogsSinkConfig, StreamTarget,
+    default_stream_name, CloudWatchLogsSink, CloudWatchLogsSinkConfig, HoldNotice, StreamTarget,
 };
 use crate::sinks::file::LocalTarget;
 
@@ -40,6 +40,7 @@ pub async fn start_log_sinks(run: &Run) -> anyhow::Result<LogSinks> {
         let (tx, rx) = mpsc::channel::<Vec<LogEvent>>(run.slots);
         let dir = buffer_dir.join(choice.name());
         let sender = SpillingSender::open(
+            choice.name(),
             tx,
             &dir,
             config.buffer.max_disk_bytes,
@@ -81,6 +82,7 @@ async fn cloudwatch_logs_sink(run: &Run, cw: &CloudWatchLogsSinkConfig) -> Cloud
         batch_timeout: Duration::from_millis(cw.batch_timeout_ms),
         max_in_flight: cw.max_in_flight,
         telemetry: run.telemetry.clone(),
+        hold_notice: HoldNotice::default(),
     }
 }
 

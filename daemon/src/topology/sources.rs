@@ -30,7 +30,11 @@ impl Sources {
 }
 
 /// Starts stdin (when enabled), every file source and the TCP source.
-pub async fn start(run: &Run, raw_tx: mpsc::Sender<RawChunk>) -> anyhow::Result<Sources> {
+pub fn start(
+    run: &Run,
+    raw_tx: mpsc::Sender<RawChunk>,
+    tcp_listener: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<Sources> {
     let tasks = TaskTracker::new();
     if run.config.sources.stdin_enabled() {
         start_stdin(run, &tasks, raw_tx.clone())?;
@@ -39,10 +43,7 @@ pub async fn start(run: &Run, raw_tx: mpsc::Sender<RawChunk>) -> anyhow::Result<
     for (index, file_config) in run.config.sources.file.iter().enumerate() {
         checkpoints.push(start_file(run, &tasks, index, file_config, raw_tx.clone())?);
     }
-    if let Some(tcp_config) = &run.config.sources.tcp {
-        let listener = tcp::bind(tcp_config).await.with_context(|| {
-            format!("cannot listen on {} for the tcp source", tcp_config.address)
-        })?;
+    if let (Some(tcp_config), Some(listener)) = (&run.config.sources.tcp, tcp_listener) {
         tracing::info!(address = %tcp_config.address, "tcp source listening");
         tasks.spawn(tcp::serve(
             listener,

@@ -8,7 +8,7 @@ mod sink;
 
 pub use config::CloudWatchLogsSinkConfig;
 pub use service::StreamTarget;
-pub use sink::CloudWatchLogsSink;
+pub use sink::{CloudWatchLogsSink, HoldNotice};
 
 /// How long to wait for the ECS task metadata endpoint before falling back to the hostname.
 const ECS_METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -120,15 +120,26 @@ pub async fn put_batch(
         .log_stream_name(&target.stream)
         .set_log_events(Some(events))
         .send()
-        .await
-        .map_err(|err| {
-            CallError::from_sdk(
+        .await;
+    let total = batch.events.len();
+    let output = match output {
+        Ok(output) => output,
+        Err(err) => {
+            let err = CallError::from_sdk(
                 Service::Logs,
                 &format!("PutLogEvents to {}/{} failed", target.group, target.stream),
                 &err,
-            )
-        })?;
-    let total = batch.events.len();
+            );
+            if err.class != ErrorClass::AlreadyApplied {
+                return Err(err);
+            }
+            // An earlier attempt of this batch landed and its answer was lost: delivered.
+            tracing::info!(events = total, group = %target.group, "CloudWatch Logs already had this batch; counted as delivered");
+            telemetry.emit(SidecarEvent::EventsShipped(total as u64));
+            telemetry.emit(SidecarEvent::BytesShipped(batch.bytes as u64));
+            return Ok(());
+        }
+    };
     let mut rejected = 0;
     if let Some(info) = output.rejected_log_events_info() {
         let clamp = |index: Option<i32>| index.map(|i| usize::try_from(i).unwrap_or(0).min(total));

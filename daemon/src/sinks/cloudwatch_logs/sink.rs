@@ -1,6 +1,8 @@
 //! The CloudWatch Logs sink task: batch, send with bounded concurrency, retry, acknowledge.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -8,13 +10,43 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use aistudio_core::aws::{retry_until, ErrorClass, GiveUp};
+use aistudio_core::aws::{retry_until, CallError, ErrorClass, GiveUp};
 use aistudio_core::backoff::Backoff;
+use aistudio_core::clock::now_ms;
 
 use super::batch::{BatchBuilder, LogBatch};
 use super::service::{ensure_stream, put_batch, StreamTarget};
 use crate::event::{fail_all, LogEvent};
 use crate::telemetry::{SidecarEvent, Telemetry};
+
+/// A held batch (credentials, permissions) is logged at error level at most this often: loud
+/// enough for an operator to see within a minute, without a line per retry.
+const HOLD_LOG_INTERVAL_MS: i64 = 60_000;
+
+/// When this sink last logged that it holds data for its credentials (epoch ms).
+#[derive(Debug, Clone, Default)]
+pub struct HoldNotice(Arc<AtomicI64>);
+
+impl HoldNotice {
+    /// Counts the refusal and logs it, at most once per [`HOLD_LOG_INTERVAL_MS`].
+    fn refused(&self, err: &CallError, group: &str, telemetry: &Telemetry) {
+        telemetry.emit(SidecarEvent::Unauthorized);
+        let now = now_ms();
+        let last = self.0.load(Ordering::Relaxed);
+        if now - last >= HOLD_LOG_INTERVAL_MS
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                error = %err.message,
+                group,
+                "cloudwatch logs refused the sidecar's credentials or permissions; holding the events and retrying; check the task role (logs:CreateLogStream, logs:PutLogEvents) and its credentials"
+            );
+        }
+    }
+}
 
 /// A configured CloudWatch Logs sink.
 #[derive(Debug, Clone)]
@@ -29,6 +61,8 @@ pub struct CloudWatchLogsSink {
     pub max_in_flight: usize,
     /// Counters.
     pub telemetry: Telemetry,
+    /// Rate-limits the log line of a held batch.
+    pub hold_notice: HoldNotice,
 }
 
 impl CloudWatchLogsSink {
@@ -80,13 +114,13 @@ impl CloudWatchLogsSink {
                 received = rx.recv(), if open && room => {
                     match received {
                         Some(events) => {
-                            let count = events.len() as i64;
+                            // Still counted as queued until delivered or given up (`send`),
+                            // so a batch stuck in flight shows on `/health`.
                             for event in events {
                                 if let Some(batch) = builder.push(event) {
                                     ready.push_back(batch);
                                 }
                             }
-                            self.telemetry.queued(-count);
                             if builder.is_empty() {
                                 deadline = None;
                             } else if deadline.is_none() {
@@ -118,13 +152,19 @@ impl CloudWatchLogsSink {
             None,
             Backoff::default(),
             |_| async move {
-                ensure_stream(client, target)
-                    .await
-                    .map_err(|err| err.retry_anyway())
+                ensure_stream(client, target).await.map_err(|err| match err.class {
+                    ErrorClass::Hold => err,
+                    _ => err.retry_anyway(),
+                })
             },
             |err, _| {
                 self.telemetry.emit(SidecarEvent::Retried);
-                tracing::warn!(error = %err.message, "cloudwatch logs sink not ready; retrying");
+                if err.class == ErrorClass::Hold {
+                    self.hold_notice
+                        .refused(err, &self.target.group, &self.telemetry);
+                } else {
+                    tracing::warn!(error = %err.message, "cloudwatch logs sink not ready; retrying");
+                }
             },
         )
         .await
@@ -151,12 +191,17 @@ impl CloudWatchLogsSink {
             },
             |err, attempt| {
                 telemetry.emit(SidecarEvent::Retried);
-                if err.class == ErrorClass::Retry {
-                    tracing::warn!(error = %err.message, attempt, "PutLogEvents failed; retrying");
+                match err.class {
+                    ErrorClass::Retry => {
+                        tracing::warn!(error = %err.message, attempt, "PutLogEvents failed; retrying");
+                    }
+                    ErrorClass::Hold => self.hold_notice.refused(err, &target.group, telemetry),
+                    _ => {}
                 }
             },
         )
         .await;
+        telemetry.queued(-(batch.events.len() as i64));
         // Success: dropping `batch` releases its acknowledgements.
         if let Err(give_up) = outcome {
             if matches!(give_up, GiveUp::Permanent(_) | GiveUp::Exhausted(_)) {
