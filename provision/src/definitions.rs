@@ -223,6 +223,9 @@ pub struct TopicsDef {
     pub severities: BTreeMap<String, Vec<String>>,
     /// The topics.
     pub topics: Vec<TopicDef>,
+    /// Slack per environment (`[Slack.<env>]`): the relay's URL and the Chatbot channel.
+    #[serde(default)]
+    pub slack: BTreeMap<String, super::slack::SlackEnvDef>,
 }
 
 /// One SNS topic, named `aistudio-{env}-{key}`.

@@ -16,6 +16,7 @@ mod placeholders;
 mod plan;
 pub mod render;
 pub mod report;
+mod slack;
 mod topic_rules;
 pub mod validate;
 
@@ -229,9 +230,18 @@ pub async fn execute(args: ProvisionArgs, aws: AwsConfig) -> anyhow::Result<()> 
                     out.display()
                 )
             })?;
+            // slack: the Chatbot channel configuration, when the environment names one.
+            let chatbot = slack::write_chatbot_request(
+                &target.dir,
+                &target.env,
+                &region,
+                account_id.as_deref(),
+                &out,
+            )
+            .with_context(|| format!("cannot write the Chatbot request to {}", out.display()))?;
             println!(
                 "rendered {} payload(s) for {} into {}",
-                written.len(),
+                written.len() + chatbot,
                 target.env,
                 out.display()
             );

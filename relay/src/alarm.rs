@@ -144,7 +144,10 @@ impl Trigger {
         let mut out = format!("{what} {op} {threshold}").trim_end().to_owned();
         if let (Some(n), Some(period)) = (self.evaluation_periods, self.period) {
             let m = self.datapoints_to_alarm.unwrap_or(n);
-            out.push_str(&format!(" in {m} of {n} periods of {}", duration_words(period)));
+            out.push_str(&format!(
+                " in {m} of {n} periods of {}",
+                duration_words(period)
+            ));
         }
         out
     }

@@ -44,10 +44,7 @@ fn alarm_payload(a: &AlarmNotification, msg: &SnsMessage, links: &Links, r: &Red
         Some(old) => format!("{old} → {state}"),
         None => state.to_owned(),
     };
-    let mut fields = vec![
-        field("Environment", env),
-        field("State", &change),
-    ];
+    let mut fields = vec![field("Environment", env), field("State", &change)];
     if let Some(trigger) = &a.trigger {
         fields.push(field("Condition", &trigger.in_words()));
     }
@@ -69,10 +66,14 @@ fn alarm_payload(a: &AlarmNotification, msg: &SnsMessage, links: &Links, r: &Red
         blocks.push(section(&format!(":mag: *First check:* {}", escape(&r(rb)))));
     }
     if let Some(region) = a.region().or_else(|| msg.topic_arn.split(':').nth(3)) {
-        let console = format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}");
+        let console =
+            format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}");
         let alarm = format!("{console}#alarmsV2:alarm/{}", url_component(&a.alarm_name));
         let dashboard = links.dashboard.replace("${Environment}", env);
-        let dash = format!("{console}#dashboards/dashboard/{}", url_component(&dashboard));
+        let dash = format!(
+            "{console}#dashboards/dashboard/{}",
+            url_component(&dashboard)
+        );
         blocks.push(json!({"type": "context", "elements": [
             {"type": "mrkdwn", "text": format!("<{alarm}|Open the alarm> · <{dash}|Dashboard {}>", escape(&dashboard))}
         ]}));
@@ -87,7 +88,12 @@ fn alarm_payload(a: &AlarmNotification, msg: &SnsMessage, links: &Links, r: &Red
 fn plain_payload(msg: &SnsMessage, r: &Redact) -> Value {
     let subject = msg.subject.as_deref().unwrap_or("SNS notification");
     let topic = msg.topic_arn.rsplit(':').next().unwrap_or("");
-    let text = format!("*{}* ({})\n{}", escape(&r(subject)), escape(topic), escape(&r(&msg.message)));
+    let text = format!(
+        "*{}* ({})\n{}",
+        escape(&r(subject)),
+        escape(topic),
+        escape(&r(&msg.message))
+    );
     let text = truncate(&text, MAX_SECTION_CHARS);
     json!({
         "text": text,
@@ -105,7 +111,9 @@ fn section(text: &str) -> Value {
 
 /// Slack's mrkdwn control characters (Slack API "Formatting text": escape &, <, >).
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -151,10 +159,15 @@ mod tests {
 
     #[test]
     fn alarm_becomes_a_coloured_attachment_with_runbook_and_links() {
-        let redact: Redact = std::sync::Arc::new(|s: &str| s.replace("jane@example.com", "[email]"));
+        let redact: Redact =
+            std::sync::Arc::new(|s: &str| s.replace("jane@example.com", "[email]"));
         let p = payload(
-            &msg(r#"{"AlarmName":"aistudio-prod-jobs-failed-high","AlarmDescription":"Jobs fail. First check: the <Streaming Jobs> dashboard.","NewStateValue":"ALARM","OldStateValue":"OK","NewStateReason":"user jane@example.com saw 7 > 5","AlarmArn":"arn:aws:cloudwatch:us-east-1:1:alarm:aistudio-prod-jobs-failed-high"}"#),
-            &Links { dashboard: "aistudio-${Environment}-streaming-jobs".into() },
+            &msg(
+                r#"{"AlarmName":"aistudio-prod-jobs-failed-high","AlarmDescription":"Jobs fail. First check: the <Streaming Jobs> dashboard.","NewStateValue":"ALARM","OldStateValue":"OK","NewStateReason":"user jane@example.com saw 7 > 5","AlarmArn":"arn:aws:cloudwatch:us-east-1:1:alarm:aistudio-prod-jobs-failed-high"}"#,
+            ),
+            &Links {
+                dashboard: "aistudio-${Environment}-streaming-jobs".into(),
+            },
             &redact,
         );
         let text = p.to_string();
@@ -172,7 +185,13 @@ mod tests {
     fn other_messages_are_plain_and_bounded() {
         let redact: Redact = std::sync::Arc::new(|s: &str| s.to_owned());
         let long = "x".repeat(10_000);
-        let p = payload(&msg(&long), &Links { dashboard: String::new() }, &redact);
+        let p = payload(
+            &msg(&long),
+            &Links {
+                dashboard: String::new(),
+            },
+            &redact,
+        );
         let text = p["text"].as_str().unwrap();
         assert!(text.starts_with("*SNS notification* (aistudio-prod-operational-alerts)"));
         assert!(text.chars().count() <= MAX_SECTION_CHARS + 1);

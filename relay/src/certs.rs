@@ -273,15 +273,24 @@ mod tests {
             Err(CertError::NotHttps)
         ));
         assert!(matches!(
-            check_url("https://sns.us-east-1.amazonaws.com.evil.example/x.pem", &host),
+            check_url(
+                "https://sns.us-east-1.amazonaws.com.evil.example/x.pem",
+                &host
+            ),
             Err(CertError::WrongHost)
         ));
         assert!(matches!(
-            check_url("https://evil.example/sns.us-east-1.amazonaws.com/x.pem", &host),
+            check_url(
+                "https://evil.example/sns.us-east-1.amazonaws.com/x.pem",
+                &host
+            ),
             Err(CertError::WrongHost)
         ));
         assert!(matches!(
-            check_url("https://sns.us-east-1.amazonaws.com@evil.example/x.pem", &host),
+            check_url(
+                "https://sns.us-east-1.amazonaws.com@evil.example/x.pem",
+                &host
+            ),
             Err(CertError::WrongHost) | Err(CertError::BadUrl)
         ));
     }

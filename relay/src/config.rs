@@ -373,8 +373,12 @@ mod tests {
         let c = RelayConfig::parse(&format!("topic_arns = [\"{ARN}\"]"), "t").unwrap();
         assert_eq!(c.listen.port(), 8080);
         assert!(c.cert_host.is_match("sns.eu-west-1.amazonaws.com"));
-        assert!(!c.cert_host.is_match("sns.eu-west-1.amazonaws.com.evil.example"));
-        assert!(!c.cert_host.is_match("evil.example/sns.us-east-1.amazonaws.com"));
+        assert!(!c
+            .cert_host
+            .is_match("sns.eu-west-1.amazonaws.com.evil.example"));
+        assert!(!c
+            .cert_host
+            .is_match("evil.example/sns.us-east-1.amazonaws.com"));
         assert_eq!(c.max_age, Duration::from_secs(DEFAULT_MAX_AGE_SECS));
     }
 

@@ -100,15 +100,20 @@ pub enum ParseError {
 impl SnsMessage {
     /// Parses a POST body.
     pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|e| ParseError::Malformed(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let text = std::str::from_utf8(body).map_err(|e| {
+            ParseError::Malformed(format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+        })?;
         let env: Envelope = serde_json::from_str(text).map_err(|e| {
             // serde_json's message names the field or the position, not the value.
-            ParseError::Malformed(format!("line {} column {}: {}", e.line(), e.column(), category(&e)))
+            ParseError::Malformed(format!(
+                "line {} column {}: {}",
+                e.line(),
+                e.column(),
+                category(&e)
+            ))
         })?;
         let kind = MessageType::parse(&env.kind).ok_or(ParseError::UnknownType)?;
-        if kind != MessageType::Notification
-            && (env.subscribe_url.is_none() || env.token.is_none())
+        if kind != MessageType::Notification && (env.subscribe_url.is_none() || env.token.is_none())
         {
             return Err(ParseError::MissingConfirmationFields(kind.as_str()));
         }
@@ -187,7 +192,9 @@ mod tests {
             "Message\nhi\nMessageId\nm1\nTimestamp\n2026-01-01T00:00:00.000Z\nTopicArn\narn:aws:sns:us-east-1:1:t\nType\nNotification\n"
         );
         let m = SnsMessage::parse(body("Notification", r#","Subject":"S""#).as_bytes()).unwrap();
-        assert!(m.string_to_sign().contains("MessageId\nm1\nSubject\nS\nTimestamp\n"));
+        assert!(m
+            .string_to_sign()
+            .contains("MessageId\nm1\nSubject\nS\nTimestamp\n"));
     }
 
     #[test]
@@ -206,7 +213,12 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_malformed_without_quoting_them() {
-        for bad in [&b"\xff\xfe"[..], b"{not json SECRET", b"{\"Type\":\"Notification\"}", b"[]"] {
+        for bad in [
+            &b"\xff\xfe"[..],
+            b"{not json SECRET",
+            b"{\"Type\":\"Notification\"}",
+            b"[]",
+        ] {
             let err = SnsMessage::parse(bad).unwrap_err();
             assert!(matches!(err, ParseError::Malformed(_)), "{err}");
             assert!(!err.to_string().contains("SECRET"));

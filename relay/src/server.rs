@@ -59,7 +59,11 @@ async fn sns(State(state): State<Arc<AppState>>, request: Request) -> Response {
         Ok(body) => body,
         Err(rejection) => return refuse(&state, &rejection),
     };
-    let msg = match state.verifier.verify(&body, OffsetDateTime::now_utc()).await {
+    let msg = match state
+        .verifier
+        .verify(&body, OffsetDateTime::now_utc())
+        .await
+    {
         Ok(msg) => msg,
         Err(rejection) => return refuse(&state, &rejection),
     };
@@ -107,7 +111,11 @@ fn refuse(state: &AppState, rejection: &Rejection) -> Response {
     let reason = rejection.reason();
     state.counters.reject(reason);
     let status = rejection.status();
-    tracing::warn!(reason, status = status.as_u16(), "refused an SNS message: {rejection}");
+    tracing::warn!(
+        reason,
+        status = status.as_u16(),
+        "refused an SNS message: {rejection}"
+    );
     (status, format!("refused: {reason}\n")).into_response()
 }
 

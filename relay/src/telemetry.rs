@@ -69,19 +69,62 @@ impl Counters {
             let _ = writeln!(out, "aistudio_relay_{name} {value}");
         };
         one("received_total", "SNS POSTs received.", get(&self.received));
-        one("verified_total", "SNS messages that passed verification.", get(&self.verified));
-        one("duplicates_total", "Notifications with an already seen MessageId.", get(&self.duplicates));
-        one("queue_full_total", "Notifications refused with 503 because the Slack queue was full.", get(&self.queue_full));
-        one("posted_total", "Messages Slack accepted.", get(&self.posted));
-        one("retried_total", "Slack attempts retried (429, 5xx, network).", get(&self.retried));
-        one("failed_total", "Slack messages given up on.", get(&self.failed));
-        one("subscriptions_confirmed_total", "Subscriptions confirmed.", get(&self.confirmed));
-        one("subscription_confirm_failed_total", "SubscribeURL visits that failed.", get(&self.confirm_failed));
-        one("unsubscribe_confirmations_total", "UnsubscribeConfirmation messages.", get(&self.unsubscribed));
-        let _ = writeln!(out, "# HELP aistudio_relay_rejected_total SNS POSTs refused, by reason.");
+        one(
+            "verified_total",
+            "SNS messages that passed verification.",
+            get(&self.verified),
+        );
+        one(
+            "duplicates_total",
+            "Notifications with an already seen MessageId.",
+            get(&self.duplicates),
+        );
+        one(
+            "queue_full_total",
+            "Notifications refused with 503 because the Slack queue was full.",
+            get(&self.queue_full),
+        );
+        one(
+            "posted_total",
+            "Messages Slack accepted.",
+            get(&self.posted),
+        );
+        one(
+            "retried_total",
+            "Slack attempts retried (429, 5xx, network).",
+            get(&self.retried),
+        );
+        one(
+            "failed_total",
+            "Slack messages given up on.",
+            get(&self.failed),
+        );
+        one(
+            "subscriptions_confirmed_total",
+            "Subscriptions confirmed.",
+            get(&self.confirmed),
+        );
+        one(
+            "subscription_confirm_failed_total",
+            "SubscribeURL visits that failed.",
+            get(&self.confirm_failed),
+        );
+        one(
+            "unsubscribe_confirmations_total",
+            "UnsubscribeConfirmation messages.",
+            get(&self.unsubscribed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP aistudio_relay_rejected_total SNS POSTs refused, by reason."
+        );
         let _ = writeln!(out, "# TYPE aistudio_relay_rejected_total counter");
         for (reason, c) in REJECTION_REASONS.iter().zip(&self.rejected) {
-            let _ = writeln!(out, "aistudio_relay_rejected_total{{reason=\"{reason}\"}} {}", get(c));
+            let _ = writeln!(
+                out,
+                "aistudio_relay_rejected_total{{reason=\"{reason}\"}} {}",
+                get(c)
+            );
         }
         out
     }
@@ -99,6 +142,9 @@ mod tests {
         let text = c.render();
         assert!(text.contains("aistudio_relay_rejected_total{reason=\"signature\"} 1"));
         assert!(text.contains("aistudio_relay_rejected_total{reason=\"stale\"} 0"));
-        assert_eq!(text.matches("aistudio_relay_rejected_total{").count(), REJECTION_REASONS.len());
+        assert_eq!(
+            text.matches("aistudio_relay_rejected_total{").count(),
+            REJECTION_REASONS.len()
+        );
     }
 }

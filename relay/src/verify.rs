@@ -97,8 +97,8 @@ impl Verifier {
         if !self.topics.contains(&msg.topic_arn) {
             return Err(Rejection::UnknownTopic);
         }
-        let sent = OffsetDateTime::parse(&msg.timestamp, &Rfc3339)
-            .map_err(|_| Rejection::BadTimestamp)?;
+        let sent =
+            OffsetDateTime::parse(&msg.timestamp, &Rfc3339).map_err(|_| Rejection::BadTimestamp)?;
         let age = now - sent;
         let max_age = time::Duration::try_from(self.max_age).unwrap_or(time::Duration::MAX);
         let skew = time::Duration::try_from(MAX_CLOCK_SKEW).unwrap_or(time::Duration::MAX);

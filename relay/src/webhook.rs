@@ -81,8 +81,8 @@ mod tests {
         let secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
         let url = WebhookUrl::parse(secret).unwrap();
         assert!(!format!("{url:?}").contains("SECRET"));
-        let err = WebhookUrl::parse("http://hooks.slack.com/services/T0/B0/SECRETSECRET")
-            .unwrap_err();
+        let err =
+            WebhookUrl::parse("http://hooks.slack.com/services/T0/B0/SECRETSECRET").unwrap_err();
         assert!(!err.contains("SECRET"));
         assert!(WebhookUrl::parse("http://127.0.0.1:9/x").is_ok());
         let dir = tempfile::tempdir().unwrap();

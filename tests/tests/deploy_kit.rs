@@ -655,3 +655,78 @@ fn aws_accepts_the_task_definition_and_policies() {
             .starts_with("arn:aws:iam::"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Slack relay's task: its config is valid for the binary, the webhook URL is a secret, it
+// needs no task role (the relay calls no AWS API), and ECS accepts the definition.
+
+#[test]
+fn relay_task_definition_and_config_follow_the_rules() {
+    let td = json("deploy/relay-task-definition.json");
+    assert!(
+        td.get("taskRoleArn").is_none(),
+        "the relay calls no AWS API: no task role"
+    );
+    let relay = container(&td, "relay");
+    let command: Vec<&str> = relay["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(command[..2], ["relay", "--config"]);
+    let config_path = command[2];
+    let dockerfile = read("deploy/Dockerfile.sidecar");
+    assert!(
+        dockerfile.contains(&format!("COPY deploy/relay.toml {config_path}")),
+        "the image carries {config_path}"
+    );
+    let config = aistudio_relay::RelayConfig::load(&root().join("deploy/relay.toml"))
+        .unwrap_or_else(|e| panic!("deploy/relay.toml: {e}"));
+    assert!(config.cert_host.is_match("sns.us-east-1.amazonaws.com"));
+    assert!(
+        config.trust_roots_file.is_none(),
+        "real roots in production"
+    );
+    let port = config.listen.port();
+    assert_eq!(relay["portMappings"][0]["containerPort"], port);
+    assert!(health_command(relay).contains(&format!("127.0.0.1:{port}/health")));
+    let secrets: Vec<&str> = relay["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        secrets,
+        ["AISTUDIO_SLACK_WEBHOOK_URL"],
+        "the webhook URL is a secret"
+    );
+    assert!(env(relay, "AISTUDIO_SLACK_WEBHOOK_URL").is_none());
+    assert_eq!(relay["readonlyRootFilesystem"], true);
+    assert_ne!(relay["user"], "0");
+    // The relay crate reaches no AWS service: no SDK in its dependencies.
+    let manifest = read("relay/Cargo.toml");
+    assert!(
+        !manifest.contains("aws-sdk"),
+        "relay/Cargo.toml depends on an AWS SDK"
+    );
+}
+
+#[test]
+fn aws_accepts_the_relay_task_definition() {
+    let emulator = tests::emulator::Emulator::shared();
+    let td = root().join("deploy/relay-task-definition.json");
+    let registered = emulator
+        .aws_cli(&[
+            "ecs",
+            "register-task-definition",
+            "--cli-input-json",
+            &format!("file://{}", td.display()),
+        ])
+        .unwrap();
+    assert_eq!(
+        registered["taskDefinition"]["family"],
+        "aistudio-prod-slack-relay"
+    );
+}
