@@ -271,7 +271,7 @@ impl CertServer {
                     let body = match files.iter().find(|(p, _)| *p == path) {
                         Some((_, pem)) => pem.clone(),
                         None => {
-                            seen.lock().unwrap().push(path);
+                            seen.lock().unwrap_or_else(|p| p.into_inner()).push(path);
                             "<ConfirmSubscriptionResponse/>".to_owned()
                         }
                     };
@@ -294,7 +294,10 @@ impl CertServer {
 
     /// Paths visited other than the certificates.
     pub fn visits(&self) -> Vec<String> {
-        self.visits.lock().unwrap().clone()
+        self.visits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -354,12 +357,12 @@ impl FakeSlack {
                     let answer = state
                         .script
                         .lock()
-                        .unwrap()
+                        .unwrap_or_else(|p| p.into_inner())
                         .pop_front()
                         .unwrap_or(state.otherwise);
                     let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let n = {
-                        let mut posts = state.posts.lock().unwrap();
+                        let mut posts = state.posts.lock().unwrap_or_else(|p| p.into_inner());
                         posts.push((Instant::now(), answer, value));
                         posts.len()
                     };
@@ -411,7 +414,11 @@ impl FakeSlack {
 
     /// Every POST so far: when, what it was answered, the body.
     pub fn posts(&self) -> Vec<(Instant, SlackAnswer, Value)> {
-        self.state.posts.lock().unwrap().clone()
+        self.state
+            .posts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

@@ -12,14 +12,23 @@ use tests::sidecar::sidecar_binary;
 use tests::workspace_root;
 
 fn copy_definitions() -> TempDir {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("copy the definitions into a temp dir");
     for sub in ["dashboards", "alarms"] {
         let to = tmp.path().join(sub);
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(workspace_root().join(sub)).unwrap() {
-            let path = entry.unwrap().path();
+        std::fs::create_dir_all(&to).expect("copy the definitions into a temp dir");
+        for entry in std::fs::read_dir(workspace_root().join(sub))
+            .expect("copy the definitions into a temp dir")
+        {
+            let path = entry.expect("copy the definitions into a temp dir").path();
             if path.is_file() {
-                std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+                std::fs::copy(
+                    &path,
+                    to.join(
+                        path.file_name()
+                            .expect("copy the definitions into a temp dir"),
+                    ),
+                )
+                .expect("copy the definitions into a temp dir");
             }
         }
     }
@@ -28,9 +37,9 @@ fn copy_definitions() -> TempDir {
 
 fn edit_topics(dir: &Path, from: &str, to: &str) {
     let path = dir.join("alarms/topics.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = std::fs::read_to_string(&path).expect("edit the temp topics.toml");
     assert!(text.contains(from), "topics.toml has no {from:?}");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("edit the temp topics.toml");
 }
 
 /// Runs `aistudio-sidecar provision ARGS` with no AWS settings; (success, stdout + stderr).
@@ -41,7 +50,7 @@ fn provision(args: &[&str]) -> (bool, String) {
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_REGION")
         .output()
-        .unwrap();
+        .expect("run aistudio-sidecar provision");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -54,7 +63,7 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
-    .unwrap()
+    .expect("a JSON file")
 }
 
 #[test]

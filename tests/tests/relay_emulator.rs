@@ -32,8 +32,13 @@ const ALARM: &str = "aistudio-dev-response-time-p95-high";
 /// An HTTP subscriber on loopback that hands each POST body to the test.
 async fn hop() -> (String, mpsc::Receiver<Vec<u8>>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(16);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback listener for the hop");
+    let port = listener
+        .local_addr()
+        .expect("a loopback listener for the hop")
+        .port();
     let app = axum::Router::new().route(
         "/sns",
         axum::routing::post(move |body: axum::body::Bytes| {
@@ -53,16 +58,19 @@ async fn hop() -> (String, mpsc::Receiver<Vec<u8>>, tokio::task::JoinHandle<()>)
 /// The certificate moto signed with, fetched from moto (its PEM route belongs to SNS, which
 /// moto's server finds by the credential scope of the Authorization header).
 async fn moto_certificate(emulator: &Emulator, cert_url: &str) -> CertificateDer<'static> {
-    let name = cert_url.rsplit('/').next().unwrap();
+    let name = cert_url
+        .rsplit('/')
+        .next()
+        .expect("moto serves the signing certificate");
     let pem = reqwest::Client::new()
         .get(format!("{}/{name}", emulator.endpoint()))
         .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0")
         .send()
         .await
-        .unwrap()
+        .expect("moto serves the signing certificate")
         .bytes()
         .await
-        .unwrap();
+        .expect("moto serves the signing certificate");
     CertificateDer::from_pem_slice(&pem).expect("moto serves a PEM certificate")
 }
 
@@ -139,7 +147,7 @@ async fn a_warning_alarm_reaches_slack_once_through_sns_and_the_relay() {
     // The rendered PutMetricAlarm payload, as provision sends it, through the AWS CLI.
     assert_eq!(
         spec.alarm_actions,
-        [topic.clone()],
+        std::slice::from_ref(&topic),
         "the warning alarm notifies the operational topic"
     );
     let input = serde_json::to_string(spec).unwrap();
@@ -169,7 +177,7 @@ async fn a_warning_alarm_reaches_slack_once_through_sns_and_the_relay() {
         .expect("the alarm")
         .clone();
     assert_eq!(alarm.state_value(), Some(&StateValue::Alarm));
-    assert_eq!(alarm.alarm_actions(), [topic.clone()]);
+    assert_eq!(alarm.alarm_actions(), std::slice::from_ref(&topic));
     let message = cloudwatch_notification(&alarm).to_string();
     // No Subject: moto 5.2 leaves Subject out of the string it signs even when it sends one.
     sns.publish()
