@@ -1,5 +1,5 @@
 //! The AWS Chatbot Slack channel configuration of an environment, made to match its rendered
-//! CreateSlackChannelConfiguration request (`slack::chatbot_request`) through the official
+//! CreateSlackChannelConfiguration request (`chatbot_request` below) through the official
 //! `aws-sdk-chatbot`: read by name, then created, updated or left alone.
 
 use std::fmt;
@@ -7,14 +7,25 @@ use std::fmt;
 use aistudio_core::aws::{describe, timeout_config, AwsConfig, MAX_SDK_ATTEMPTS};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::definitions::TopicsDef;
+use super::render::{
+    name_prefix, topic_arn, ACCOUNT_PLACEHOLDER, MANAGED_TAG_KEY, MANAGED_TAG_VALUE,
+};
 use super::report::{Action, FieldChange};
 
 /// Chatbot's API lives in a few regions only (AWS General Reference, "AWS Chatbot endpoints":
 /// us-east-2, us-west-2, eu-west-1, ap-southeast-1); its configurations are global and may
 /// subscribe to topics of any region.
 pub const CHATBOT_API_REGION: &str = "us-east-2";
+/// The role Chatbot assumes for a channel (`deploy/iam/chatbot-channel-role.json`).
+pub const CHATBOT_ROLE_NAME: &str = "aistudio-chatbot-channel";
+/// What the channel's members may do through Chatbot: read CloudWatch, nothing else (an AWS
+/// managed policy, so it follows new CloudWatch read actions).
+pub const CHATBOT_GUARDRAIL_POLICY: &str = "arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess";
+/// The severity whose topics Chatbot receives when `ChatbotTopics` is not given.
+const DEFAULT_CHATBOT_SEVERITY: &str = "warning";
 /// DescribeSlackChannelConfigurations pages read at most (100 configurations each, the API
 /// maximum); an account with more than 2,000 channel configurations is refused, not hung on.
 const MAX_PAGES: usize = 20;
@@ -239,7 +250,7 @@ pub async fn sync(
     let Some(request) = defs
         .topics
         .as_ref()
-        .and_then(|t| super::slack::chatbot_request(&t.spec, &ph.environment, &ph.region))
+        .and_then(|t| chatbot_request(&t.spec, &ph.environment, &ph.region))
     else {
         return Ok(None);
     };
@@ -254,16 +265,75 @@ pub async fn sync(
             false => Ok(Some(format!("  chatbot-channel {name}: create (after the topics)"))),
         };
     };
-    let request: Value = serde_json::from_str(
-        &request
-            .to_string()
-            .replace(super::render::ACCOUNT_PLACEHOLDER, &account),
-    )
-    .map_err(|e| e.to_string())?;
+    let request: Value =
+        serde_json::from_str(&request.to_string().replace(ACCOUNT_PLACEHOLDER, &account))
+            .map_err(|e| e.to_string())?;
     let client = client(config).await;
     let change = plan(&client, &request).await?;
     if write {
         apply(&client, &request, &change).await?;
     }
     Ok(Some(change.to_string()))
+}
+
+/// The CreateSlackChannelConfiguration request for `env`, if the environment names a
+/// workspace and a channel. ARNs carry [`ACCOUNT_PLACEHOLDER`] until the account is known.
+pub fn chatbot_request(spec: &TopicsDef, env: &str, region: &str) -> Option<Value> {
+    let s = spec.slack.get(env)?;
+    let (team, channel) = (
+        s.chatbot_workspace_id.as_ref()?,
+        s.chatbot_channel_id.as_ref()?,
+    );
+    let keys: Vec<&String> = if s.chatbot_topics.is_empty() {
+        spec.severities
+            .get(DEFAULT_CHATBOT_SEVERITY)
+            .map(|k| k.iter().collect())
+            .unwrap_or_default()
+    } else {
+        s.chatbot_topics.iter().collect()
+    };
+    let prefix = name_prefix(env);
+    let topics: Vec<String> = keys
+        .iter()
+        .map(|k| topic_arn(region, &format!("{prefix}{k}")))
+        .collect();
+    Some(json!({
+        "ConfigurationName": format!("{prefix}slack"),
+        "SlackTeamId": team,
+        "SlackChannelId": channel,
+        "SnsTopicArns": topics,
+        "IamRoleArn": format!("arn:aws:iam::{ACCOUNT_PLACEHOLDER}:role/{CHATBOT_ROLE_NAME}"),
+        "LoggingLevel": "ERROR",
+        "GuardrailPolicyArns": [CHATBOT_GUARDRAIL_POLICY],
+        "UserAuthorizationRequired": false,
+        "Tags": [{"TagKey": MANAGED_TAG_KEY, "TagValue": MANAGED_TAG_VALUE}],
+    }))
+}
+
+/// Writes `chatbot/{ConfigurationName}.json` (the CreateSlackChannelConfiguration input) under
+/// `out` when `env` names a Chatbot channel; returns the files written (0 or 1).
+pub fn write_chatbot_request(
+    root: &std::path::Path,
+    env: &str,
+    region: &str,
+    account: Option<&str>,
+    out: &std::path::Path,
+) -> std::io::Result<usize> {
+    let (defs, _) = super::definitions::load(root).map_err(std::io::Error::other)?;
+    let Some(request) = defs
+        .topics
+        .as_ref()
+        .and_then(|t| chatbot_request(&t.spec, env, region))
+    else {
+        return Ok(0);
+    };
+    let mut text = serde_json::to_string_pretty(&request).map_err(std::io::Error::other)?;
+    if let Some(account) = account {
+        text = text.replace(ACCOUNT_PLACEHOLDER, account);
+    }
+    text.push('\n');
+    let folder = out.join("chatbot");
+    std::fs::create_dir_all(&folder)?;
+    std::fs::write(folder.join(format!("{}slack.json", name_prefix(env))), text)?;
+    Ok(1)
 }

@@ -232,7 +232,7 @@ pub async fn execute(args: ProvisionArgs, aws: AwsConfig) -> anyhow::Result<()> 
                 )
             })?;
             // slack: the Chatbot channel configuration, when the environment names one.
-            let chatbot = slack::write_chatbot_request(
+            let chatbot = chatbot::write_chatbot_request(
                 &target.dir,
                 &target.env,
                 &region,

@@ -1,45 +1,13 @@
 //! Slack, per environment (`[Slack.<env>]` in `alarms/topics.toml`): the relay's URL that
-//! `${RelayUrl}` stands for in a subscription endpoint, and the AWS Chatbot Slack channel
-//! configuration (its CreateSlackChannelConfiguration request, rendered here).
-
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+//! `${RelayUrl}` stands for in a subscription endpoint, and the rules of the section (the
+//! Chatbot channel configuration itself is `chatbot.rs`).
 
 use super::definitions::TopicsDef;
-use super::render::{
-    name_prefix, topic_arn, ACCOUNT_PLACEHOLDER, MANAGED_TAG_KEY, MANAGED_TAG_VALUE,
-};
 use super::report::Problem;
 use aistudio_core::catalog::KNOWN_ENVIRONMENTS;
 
 /// What a subscription endpoint writes for the environment's relay URL.
 pub const RELAY_URL_PLACEHOLDER: &str = "${RelayUrl}";
-/// The role Chatbot assumes for a channel (`deploy/iam/chatbot-channel-role.json`).
-pub const CHATBOT_ROLE_NAME: &str = "aistudio-chatbot-channel";
-/// What the channel's members may do through Chatbot: read CloudWatch, nothing else (an AWS
-/// managed policy, so it follows new CloudWatch read actions).
-pub const CHATBOT_GUARDRAIL_POLICY: &str = "arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess";
-/// The severity whose topics Chatbot receives when `ChatbotTopics` is not given.
-const DEFAULT_CHATBOT_SEVERITY: &str = "warning";
-
-/// `[Slack.<env>]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct SlackEnvDef {
-    /// The HTTPS URL of `aistudio-sidecar relay` in this environment (`${RelayUrl}`).
-    #[serde(default)]
-    pub relay_url: Option<String>,
-    /// Chatbot: the Slack workspace (team) ID, `T…`, shown by the Chatbot console once the
-    /// workspace is authorised.
-    #[serde(default)]
-    pub chatbot_workspace_id: Option<String>,
-    /// Chatbot: the Slack channel ID, `C…` (public) or `G…` (private).
-    #[serde(default)]
-    pub chatbot_channel_id: Option<String>,
-    /// Chatbot: topic keys the channel receives; default: the warning severity's topics.
-    #[serde(default)]
-    pub chatbot_topics: Vec<String>,
-}
 
 /// The endpoint with `${RelayUrl}` replaced by the environment's relay URL (left empty when
 /// unset: [`check_slack`] reports it).
@@ -132,66 +100,4 @@ pub fn check_slack(file: &str, spec: &TopicsDef, problems: &mut Vec<Problem>) {
             }
         }
     }
-}
-
-/// The CreateSlackChannelConfiguration request for `env`, if the environment names a
-/// workspace and a channel. ARNs carry [`ACCOUNT_PLACEHOLDER`] until the account is known.
-pub fn chatbot_request(spec: &TopicsDef, env: &str, region: &str) -> Option<Value> {
-    let s = spec.slack.get(env)?;
-    let (team, channel) = (
-        s.chatbot_workspace_id.as_ref()?,
-        s.chatbot_channel_id.as_ref()?,
-    );
-    let keys: Vec<&String> = if s.chatbot_topics.is_empty() {
-        spec.severities
-            .get(DEFAULT_CHATBOT_SEVERITY)
-            .map(|k| k.iter().collect())
-            .unwrap_or_default()
-    } else {
-        s.chatbot_topics.iter().collect()
-    };
-    let prefix = name_prefix(env);
-    let topics: Vec<String> = keys
-        .iter()
-        .map(|k| topic_arn(region, &format!("{prefix}{k}")))
-        .collect();
-    Some(json!({
-        "ConfigurationName": format!("{prefix}slack"),
-        "SlackTeamId": team,
-        "SlackChannelId": channel,
-        "SnsTopicArns": topics,
-        "IamRoleArn": format!("arn:aws:iam::{ACCOUNT_PLACEHOLDER}:role/{CHATBOT_ROLE_NAME}"),
-        "LoggingLevel": "ERROR",
-        "GuardrailPolicyArns": [CHATBOT_GUARDRAIL_POLICY],
-        "UserAuthorizationRequired": false,
-        "Tags": [{"TagKey": MANAGED_TAG_KEY, "TagValue": MANAGED_TAG_VALUE}],
-    }))
-}
-
-/// Writes `chatbot/{ConfigurationName}.json` (the CreateSlackChannelConfiguration input) under
-/// `out` when `env` names a Chatbot channel; returns the files written (0 or 1).
-pub fn write_chatbot_request(
-    root: &std::path::Path,
-    env: &str,
-    region: &str,
-    account: Option<&str>,
-    out: &std::path::Path,
-) -> std::io::Result<usize> {
-    let (defs, _) = super::definitions::load(root).map_err(std::io::Error::other)?;
-    let Some(request) = defs
-        .topics
-        .as_ref()
-        .and_then(|t| chatbot_request(&t.spec, env, region))
-    else {
-        return Ok(0);
-    };
-    let mut text = serde_json::to_string_pretty(&request).map_err(std::io::Error::other)?;
-    if let Some(account) = account {
-        text = text.replace(ACCOUNT_PLACEHOLDER, account);
-    }
-    text.push('\n');
-    let folder = out.join("chatbot");
-    std::fs::create_dir_all(&folder)?;
-    std::fs::write(folder.join(format!("{}slack.json", name_prefix(env))), text)?;
-    Ok(1)
 }
