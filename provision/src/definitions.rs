@@ -223,6 +223,28 @@ pub struct TopicsDef {
     pub severities: BTreeMap<String, Vec<String>>,
     /// The topics.
     pub topics: Vec<TopicDef>,
+    /// Slack per environment (`[Slack.<env>]`): the relay's URL and the Chatbot channel.
+    #[serde(default)]
+    pub slack: BTreeMap<String, SlackEnvDef>,
+}
+
+/// `[Slack.<env>]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct SlackEnvDef {
+    /// The HTTPS URL of `aistudio-sidecar relay` in this environment (`${RelayUrl}`).
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    /// Chatbot: the Slack workspace (team) ID, `T…`, shown by the Chatbot console once the
+    /// workspace is authorised.
+    #[serde(default)]
+    pub chatbot_workspace_id: Option<String>,
+    /// Chatbot: the Slack channel ID, `C…` (public) or `G…` (private).
+    #[serde(default)]
+    pub chatbot_channel_id: Option<String>,
+    /// Chatbot: topic keys the channel receives; default: the warning severity's topics.
+    #[serde(default)]
+    pub chatbot_topics: Vec<String>,
 }
 
 /// One SNS topic, named `aistudio-{env}-{key}`.

@@ -7,6 +7,7 @@
 
 mod alarm_rules;
 mod apply;
+mod chatbot;
 mod dashboard;
 pub mod definitions;
 mod dimension_sets;
@@ -18,6 +19,7 @@ mod plan;
 pub mod render;
 pub mod report;
 mod resources;
+mod slack;
 mod topic_rules;
 pub mod validate;
 
@@ -265,24 +267,49 @@ pub async fn execute(args: ProvisionArgs, aws: AwsConfig) -> anyhow::Result<()> 
                     out.display()
                 )
             })?;
+            // slack: the Chatbot channel configuration, when the environment names one.
+            let chatbot = chatbot::write_chatbot_request(
+                &target.dir,
+                &target.env,
+                &region,
+                account_id.as_deref(),
+                &out,
+            )
+            .with_context(|| format!("cannot write the Chatbot request to {}", out.display()))?;
             println!(
                 "rendered {} payload(s) for {} into {}",
-                written.len(),
+                written.len() + chatbot,
                 target.env,
                 out.display()
             );
             Ok(())
         }
         ProvisionCommand::Plan { target, prune } => {
+            let chatbot_aws = aws.clone();
             let (aws, ph) = connect(&target, aws).await?;
             let plan = plan(&aws, &target.dir, &ph, prune).await?;
             println!("plan for {} in {}:\n{plan}", target.env, ph.region);
+            // slack: the Chatbot channel configuration, when the environment names one.
+            if let Some(lines) = chatbot::sync(&aws, &chatbot_aws, &target.dir, &ph, false)
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
+                println!("{lines}");
+            }
             Ok(())
         }
         ProvisionCommand::Apply { target, prune } => {
+            let chatbot_aws = aws.clone();
             let (aws, ph) = connect(&target, aws).await?;
             let report = apply(&aws, &target.dir, &ph, prune).await?;
             println!("apply for {} in {}:\n{report}", target.env, ph.region);
+            // slack: the Chatbot channel configuration, once the topics exist.
+            if let Some(lines) = chatbot::sync(&aws, &chatbot_aws, &target.dir, &ph, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}; fix the cause and run apply again"))?
+            {
+                println!("{lines}");
+            }
             if report.is_success() {
                 Ok(())
             } else {

@@ -71,6 +71,8 @@ pub fn render(defs: &Definitions, ph: &Placeholders) -> Result<Rendered, Vec<Pro
     if let Some(file) = &defs.topics {
         for (i, topic) in file.spec.topics.iter().enumerate() {
             let mut sub = |path: &str, text: &str| -> String {
+                // slack: `${RelayUrl}` is the environment's relay URL from `[Slack.<env>]`.
+                let text = &super::slack::resolve_endpoint(text, &file.spec, env);
                 ph.substitute(text).unwrap_or_else(|message| {
                     problems.push(Problem::new(
                         &file.path,

@@ -59,7 +59,8 @@ pub fn check_topics(file: &str, spec: &TopicsDef, problems: &mut Vec<Problem>) {
                         && !e.starts_with('@')
                         && !e.ends_with('@')
                 }
-                "https" => e.starts_with("https://"),
+                // `${RelayUrl}`: resolved per environment, checked by `slack::check_slack`.
+                "https" => e.starts_with("https://") || e == super::slack::RELAY_URL_PLACEHOLDER,
                 "http" => e.starts_with("http://"),
                 "sms" => e.starts_with('+'),
                 "sqs" | "lambda" | "firehose" => e.starts_with("arn:"),

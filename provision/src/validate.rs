@@ -34,6 +34,7 @@ pub fn check(defs: &Definitions) -> Vec<Problem> {
     let mut problems = Vec::new();
     if let Some(topics) = &defs.topics {
         check_topics(&topics.path, &topics.spec, &mut problems);
+        super::slack::check_slack(&topics.path, &topics.spec, &mut problems);
     }
     for file in &defs.dashboards {
         check_dashboard(&file.path, &file.body, &mut problems);

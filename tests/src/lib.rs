@@ -3,6 +3,7 @@
 pub mod emulator;
 pub mod server_harness;
 pub mod sidecar;
+pub mod sns;
 
 /// The repository root (the workspace this crate lives in).
 pub fn workspace_root() -> std::path::PathBuf {

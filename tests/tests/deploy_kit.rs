@@ -62,6 +62,7 @@ fn services() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("logs", LOGS_OPS.split(' ').collect()),
         ("sns", SNS_OPS.split(' ').collect()),
         ("elasticloadbalancing", ELB_OPS.split(' ').collect()),
+        ("chatbot", CHATBOT_OPS.split(' ').collect()),
     ])
 }
 
@@ -172,6 +173,12 @@ fn called_ops(provision: bool) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Every `service:Action` the policy grants (all statements are `Allow`; no wildcards).
+/// aws-sdk-chatbot 1.109 `src/operation/` (provision's Chatbot channel configuration).
+const CHATBOT_OPS: &str = "associate_to_configuration create_chime_webhook_configuration create_custom_action create_microsoft_teams_channel_configuration create_slack_channel_configuration delete_chime_webhook_configuration delete_custom_action delete_microsoft_teams_channel_configuration delete_microsoft_teams_configured_team delete_microsoft_teams_user_identity delete_slack_channel_configuration delete_slack_user_identity delete_slack_workspace_authorization describe_chime_webhook_configurations describe_slack_channel_configurations describe_slack_user_identities describe_slack_workspaces disassociate_from_configuration get_account_preferences get_custom_action get_microsoft_teams_channel_configuration list_associations list_custom_actions list_microsoft_teams_channel_configurations list_microsoft_teams_configured_teams list_microsoft_teams_user_identities list_tags_for_resource tag_resource untag_resource update_account_preferences update_chime_webhook_configuration update_custom_action update_microsoft_teams_channel_configuration update_slack_channel_configuration";
+
+/// `iam:PassRole` is no SDK call of ours: Chatbot's create/update pass the channel role.
+const PASS_ROLE: &str = "iam:PassRole";
+
 fn granted(policy: &Value) -> BTreeSet<String> {
     assert_eq!(policy["Version"], "2012-10-17");
     let mut out = BTreeSet::new();
@@ -207,7 +214,7 @@ fn check_policy(policy_file: &str, provision: bool) -> BTreeMap<String, Vec<Stri
             "{policy_file} does not allow `{op}` (called in {files:?})"
         );
     }
-    for g in &grants {
+    for g in grants.iter().filter(|g| *g != PASS_ROLE) {
         let (svc, action) = g.split_once(':').unwrap();
         let op = snake(action);
         assert!(
@@ -307,6 +314,28 @@ fn provisioning_policy_grants_exactly_the_provision_calls() {
             assert!(resource.contains("aistudio-"), "{resource}");
         }
     }
+    // Chatbot: the channel role may be passed, to Chatbot only, and only that role.
+    for op in [
+        "describe_slack_channel_configurations",
+        "create_slack_channel_configuration",
+        "update_slack_channel_configuration",
+    ] {
+        assert!(called.contains_key(op), "{op} not found in provision/");
+    }
+    let pass = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["Action"] == PASS_ROLE)
+        .expect("iam:PassRole alone in its statement");
+    assert_eq!(
+        pass["Resource"],
+        "arn:aws:iam::111122223333:role/aistudio-chatbot-channel"
+    );
+    assert_eq!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"],
+        "chatbot.amazonaws.com"
+    );
     // The task role must not be able to provision, and the provisioning role does not ship:
     // no action on the same resource in both (both may set retention, each on its own group).
     let task = grants_by_resource(&json("deploy/iam/task-role-policy.json"));
@@ -714,4 +743,79 @@ fn aws_accepts_the_task_definition_and_policies() {
             .unwrap()
             .starts_with("arn:aws:iam::"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Slack relay's task: its config is valid for the binary, the webhook URL is a secret, it
+// needs no task role (the relay calls no AWS API), and ECS accepts the definition.
+
+#[test]
+fn relay_task_definition_and_config_follow_the_rules() {
+    let td = json("deploy/relay-task-definition.json");
+    assert!(
+        td.get("taskRoleArn").is_none(),
+        "the relay calls no AWS API: no task role"
+    );
+    let relay = container(&td, "relay");
+    let command: Vec<&str> = relay["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(command[..2], ["relay", "--config"]);
+    let config_path = command[2];
+    let dockerfile = read("deploy/Dockerfile.sidecar");
+    assert!(
+        dockerfile.contains(&format!("COPY deploy/relay.toml {config_path}")),
+        "the image carries {config_path}"
+    );
+    let config = aistudio_relay::RelayConfig::load(&root().join("deploy/relay.toml"))
+        .unwrap_or_else(|e| panic!("deploy/relay.toml: {e}"));
+    assert!(config.cert_host.is_match("sns.us-east-1.amazonaws.com"));
+    assert!(
+        config.trust_roots_file.is_none(),
+        "real roots in production"
+    );
+    let port = config.listen.port();
+    assert_eq!(relay["portMappings"][0]["containerPort"], port);
+    assert!(health_command(relay).contains(&format!("127.0.0.1:{port}/health")));
+    let secrets: Vec<&str> = relay["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        secrets,
+        ["AISTUDIO_SLACK_WEBHOOK_URL"],
+        "the webhook URL is a secret"
+    );
+    assert!(env(relay, "AISTUDIO_SLACK_WEBHOOK_URL").is_none());
+    assert_eq!(relay["readonlyRootFilesystem"], true);
+    assert_ne!(relay["user"], "0");
+    // The relay crate reaches no AWS service: no SDK in its dependencies.
+    let manifest = read("relay/Cargo.toml");
+    assert!(
+        !manifest.contains("aws-sdk"),
+        "relay/Cargo.toml depends on an AWS SDK"
+    );
+}
+
+#[test]
+fn aws_accepts_the_relay_task_definition() {
+    let emulator = tests::emulator::Emulator::shared();
+    let td = root().join("deploy/relay-task-definition.json");
+    let registered = emulator
+        .aws_cli(&[
+            "ecs",
+            "register-task-definition",
+            "--cli-input-json",
+            &format!("file://{}", td.display()),
+        ])
+        .unwrap();
+    assert_eq!(
+        registered["taskDefinition"]["family"],
+        "aistudio-prod-slack-relay"
+    );
 }

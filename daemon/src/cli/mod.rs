@@ -2,6 +2,7 @@
 
 mod alarms;
 mod own_logs;
+mod relay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ pub enum Command {
     Provision(provision::ProvisionArgs),
     /// Alarm unit tests, offline: `alarms test [PATHS]`.
     Alarms(alarms::AlarmsArgs),
+    /// SNS → Slack relay: verify every SNS message, post alarms to a Slack webhook.
+    Relay(relay::RelayArgs),
 }
 
 /// Runs the chosen verb and maps the outcome to the process exit code.
@@ -92,5 +95,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             provision::execute(args, config.aws).await
         }
         Command::Alarms(args) => alarms::execute(args),
+        Command::Relay(args) => relay::execute(args).await,
     }
 }
