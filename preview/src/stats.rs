@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(b.statistic(&Statistic::Percentile(50.0)), Some(10.0));
         assert_eq!(b.statistic(&Statistic::Percentile(99.0)), Some(100.0));
         // The same number the metric stage and the alarm engine give.
-        let mut sorted = vec![(5.0, 1), (10.0, 3), (20.0, 2), (100.0, 1)];
+        let mut sorted: Vec<(f64, u64)> = vec![(5.0, 1), (10.0, 3), (20.0, 2), (100.0, 1)];
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
         assert_eq!(
             b.statistic(&Statistic::Percentile(71.0)),

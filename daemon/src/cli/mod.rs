@@ -1,6 +1,7 @@
 //! Command line of `aistudio-sidecar`: one subcommand per verb, errors reported at the edge.
 
 mod alarms;
+mod dashboards;
 mod own_logs;
 
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ pub enum Command {
     Provision(provision::ProvisionArgs),
     /// Alarm unit tests, offline: `alarms test [PATHS]`.
     Alarms(alarms::AlarmsArgs),
+    /// Dashboard previews from metric datums: `dashboards preview --env ENV --data FILE --out DIR`.
+    Dashboards(dashboards::DashboardsArgs),
 }
 
 /// Runs the chosen verb and maps the outcome to the process exit code.
@@ -92,5 +95,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             provision::execute(args, config.aws).await
         }
         Command::Alarms(args) => alarms::execute(args),
+        Command::Dashboards(args) => {
+            let config = SidecarConfig::load(None).context("cannot load the sidecar config")?;
+            dashboards::execute(args, config.aws).await
+        }
     }
 }
