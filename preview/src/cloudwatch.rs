@@ -13,6 +13,7 @@ use aws_smithy_types::DateTime;
 use crate::datums::{MetricData, MetricKey};
 use crate::error::PreviewError;
 use crate::math::Range;
+use crate::stats::period_start;
 use crate::preview::Dashboard;
 use crate::widgets::{self, Source, WidgetKind};
 
@@ -68,9 +69,11 @@ pub struct CloudWatchData {
 }
 
 impl CloudWatchData {
-    /// Adds one returned point.
+    /// Adds one returned point, at the start of its period (aligned on the epoch, as the
+    /// datum file's periods are).
     pub fn insert(&mut self, query: Query, timestamp: i64, value: f64) {
-        self.values.entry(query).or_default().insert(timestamp, value);
+        let start = period_start(timestamp, query.period.max(1));
+        self.values.entry(query).or_default().insert(start, value);
     }
 }
 
@@ -130,7 +133,11 @@ fn metric_query(i: usize, q: &Query) -> MetricDataQuery {
         .build()
 }
 
-/// Fetches every query over `range`. The statistic is normalised (`p95.0` and `p95` are one)
+/// Start times are aligned on the hour: CloudWatch answers best "when StartTime and EndTime
+/// align with the Period and the beginning and end of an hour" (GetMetricData reference).
+const ALIGN_SECS: i64 = 3_600;
+
+/// Fetches every query over `range` (its start rounded down to the hour). The statistic is normalised (`p95.0` and `p95` are one)
 /// so that lookups by [`Statistic`] find it.
 pub async fn fetch(aws: &AwsClients, queries: &[Query], range: Range) -> Result<CloudWatchData, PreviewError> {
     let mut data = CloudWatchData::default();
@@ -153,7 +160,7 @@ pub async fn fetch(aws: &AwsClients, queries: &[Query], range: Range) -> Result<
                 .set_metric_data_queries(Some(
                     batch.iter().enumerate().map(|(i, q)| metric_query(offset + i, q)).collect(),
                 ))
-                .start_time(DateTime::from_secs(range.from))
+                .start_time(DateTime::from_secs(period_start(range.from, ALIGN_SECS)))
                 .end_time(DateTime::from_secs(range.to.saturating_add(1)))
                 .scan_by(ScanBy::TimestampAscending)
                 .set_next_token(token.clone())

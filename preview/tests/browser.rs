@@ -119,7 +119,7 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
         let sink = Arc::clone(&heard);
         let own_url = url.clone();
         tab.add_event_listener(Arc::new(move |event: &Event| {
-            let mut h = sink.lock().unwrap();
+            let mut h = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match event {
                 Event::RuntimeExceptionThrown(e) => h.errors.push(format!("exception: {:?}", e.params.exception_details.text)),
                 Event::RuntimeConsoleAPICalled(e) => h.errors.push(format!("console.{:?}: {:?}", e.params.Type, e.params.args.first().and_then(|a| a.value.clone()))),
@@ -145,8 +145,13 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
         let widgets: Vec<Value> = serde_json::from_str(&text).unwrap();
         {
             let h = heard.lock().unwrap();
-            assert!(h.errors.is_empty(), "{}: {:?}", page.display(), h.errors);
-            assert!(h.requests.is_empty(), "{} made requests: {:?}", page.display(), h.requests);
+            assert!(
+                h.errors.is_empty() && h.requests.is_empty(),
+                "{}: errors {:?}, requests {:?}",
+                page.display(),
+                h.errors,
+                h.requests
+            );
         }
         let Some(definition) = definition else {
             // The index: one row per dashboard, links only.
