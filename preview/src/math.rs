@@ -123,9 +123,8 @@ impl Rows<'_> {
 }
 
 fn search_message() -> String {
-    "SEARCH expressions are not previewed: they query the live metric list, which a datum file \
-     does not have; the widget is drawn without this series (write the metrics out, or check \
-     this one on the console)"
+    "SEARCH expressions are not previewed: they query the live list of metrics, which datums do \
+     not have (name the metrics in rows, or check this series on the console)"
         .to_owned()
 }
 

@@ -65,6 +65,20 @@ pub fn clock(t: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Below this span the time axis shows seconds too (six ticks within ten minutes would
+/// otherwise repeat the same minute).
+const SECONDS_BELOW_SPAN: i64 = 600;
+
+/// `HH:MM`, or `HH:MM:SS` on a short axis.
+pub fn tick(t: i64, span: i64) -> String {
+    if span >= SECONDS_BELOW_SPAN {
+        return clock(t);
+    }
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(|d| format!("{:02}:{:02}:{:02}", d.hour(), d.minute(), d.second()))
+        .unwrap_or_default()
+}
+
 /// A number as the console shows it: at most three decimals, thousands kept readable.
 pub fn number(v: f64) -> String {
     if v.abs() >= 1e6 {
@@ -233,16 +247,33 @@ fn series_color(s: &Computed, i: usize) -> RGBColor {
     s.color.as_deref().and_then(parse_color).unwrap_or(PALETTE[i % PALETTE.len()])
 }
 
+/// Annotations above this multiple of the highest value do not stretch the axis (a 10 s
+/// threshold would flatten 200 ms lines into the floor); the legend lists them instead.
+const ANNOTATION_STRETCH: f64 = 2.0;
+
+/// Whether an annotation fits the auto-scaled axis of `values`.
+fn on_scale(value: f64, values: &[f64], axis_max: Option<f64>) -> bool {
+    if let Some(max) = axis_max {
+        return value <= max;
+    }
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    !hi.is_finite() || hi <= 0.0 || value <= hi * ANNOTATION_STRETCH
+}
+
 /// The y range of one axis: `yAxis` bounds, else from 0 (or the lowest value) to a little
-/// above the highest value or annotation.
+/// above the highest value or on-scale annotation.
 fn y_range(chart: &Chart, right: bool, values: &[f64]) -> (f64, f64) {
     let axis = if right { &chart.right } else { &chart.left };
-    let annotations = chart.annotations.iter().filter(|a| a.right == right).map(|a| a.value);
+    let annotations = chart
+        .annotations
+        .iter()
+        .filter(|a| a.right == right && on_scale(a.value, values, axis.max))
+        .map(|a| a.value);
     let all: Vec<f64> = values.iter().copied().chain(annotations).collect();
     let lo = all.iter().copied().fold(0.0_f64, f64::min);
     let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let min = axis.min.unwrap_or(lo);
-    let mut max = axis.max.unwrap_or(if hi.is_finite() { hi * 1.1 } else { 1.0 });
+    let mut max = axis.max.unwrap_or(if hi.is_finite() && hi > 0.0 { hi * 1.1 } else { 1.0 });
     if max <= min {
         max = min + 1.0;
     }
@@ -301,7 +332,7 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) 
     cc.configure_mesh()
         .x_labels(6)
         .y_labels(5)
-        .x_label_formatter(&|t| clock(*t))
+        .x_label_formatter(&|t| tick(*t, to - from))
         .y_label_formatter(&|v| number(*v))
         .label_style(label_style.clone())
         .axis_desc_style(label_style.clone())
@@ -341,6 +372,16 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) 
     }
     for a in &chart.annotations {
         let color = a.color.as_deref().and_then(parse_color).unwrap_or(ANNOTATION);
+        let axis_max = if a.right { chart.right.max } else { chart.left.max };
+        if !on_scale(a.value, &values(a.right), axis_max) {
+            let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(1));
+            let label = format!("{} ({}, above the range)", a.label, number(a.value));
+            cc.draw_series(LineSeries::new(Vec::<(i64, f64)>::new(), color.stroke_width(1)))
+                .map_err(err)?
+                .label(label)
+                .legend(legend);
+            continue;
+        }
         let line = LineSeries::new(vec![(from, a.value), (to, a.value)], color.stroke_width(1));
         let text = Text::new(a.label.clone(), (from, a.value), (FONT, 11).into_font().color(&color).pos(Pos::new(HPos::Left, VPos::Bottom)));
         if a.right {
@@ -400,6 +441,10 @@ mod tests {
         assert_eq!(number(1234.0), "1234");
         assert_eq!(number(25_000.0), "25.0k");
         assert_eq!(clock(3_600 * 25 + 60 * 7), "01:07");
+        assert_eq!(tick(3_600 * 25 + 60 * 7 + 5, 120), "01:07:05");
+        assert_eq!(tick(3_600 * 25 + 60 * 7 + 5, 3_600), "01:07");
+        assert!(on_scale(150.0, &[100.0], None) && !on_scale(10_000.0, &[100.0], None));
+        assert!(on_scale(10_000.0, &[], None) && !on_scale(5.0, &[1.0], Some(4.0)));
         assert_eq!(wrap("a bb ccc dd", 5), vec!["a bb", "ccc", "dd"]);
     }
 }

@@ -175,14 +175,8 @@ fn metric_body(w: &Widget, m: &widgets::MetricWidget, ctx: &Context<'_>, problem
         let names = metric_names(m, &visible);
         return match (refused.first(), names.is_empty()) {
             (Some(reason), true) => Body::Unsupported((*reason).to_owned()),
-            _ => Body::NoData(format!(
-                "no data in this preview{}",
-                if names.is_empty() {
-                    String::new()
-                } else {
-                    format!(": the datums hold no {names}")
-                }
-            )),
+            _ if names.is_empty() => Body::NoData("the datums hold nothing this widget reads".into()),
+            _ => Body::NoData(format!("the datums hold no {names}")),
         };
     }
     if m.view == View::SingleValue {
