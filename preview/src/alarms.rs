@@ -68,7 +68,13 @@ pub fn status(arn: &str, alarms: &[AlarmSpec], data: &dyn MetricData, range: Ran
         })
         .collect();
     let range_len = default_evaluation_range(alarm.evaluation_periods);
-    match simulate(&alarm, &series, starts.len(), State::InsufficientData, range_len) {
+    match simulate(
+        &alarm,
+        &series,
+        starts.len(),
+        State::InsufficientData,
+        range_len,
+    ) {
         Ok(timeline) => match timeline.rows.last() {
             Some(row) => AlarmStatus {
                 name,

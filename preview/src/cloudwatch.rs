@@ -13,8 +13,8 @@ use aws_smithy_types::DateTime;
 use crate::datums::{MetricData, MetricKey};
 use crate::error::PreviewError;
 use crate::math::Range;
-use crate::stats::period_start;
 use crate::preview::Dashboard;
+use crate::stats::period_start;
 use crate::widgets::{self, Source, WidgetKind};
 
 /// Queries per GetMetricData request (CloudWatch API reference, GetMetricData
@@ -139,7 +139,11 @@ const ALIGN_SECS: i64 = 3_600;
 
 /// Fetches every query over `range` (its start rounded down to the hour). The statistic is normalised (`p95.0` and `p95` are one)
 /// so that lookups by [`Statistic`] find it.
-pub async fn fetch(aws: &AwsClients, queries: &[Query], range: Range) -> Result<CloudWatchData, PreviewError> {
+pub async fn fetch(
+    aws: &AwsClients,
+    queries: &[Query],
+    range: Range,
+) -> Result<CloudWatchData, PreviewError> {
     let mut data = CloudWatchData::default();
     let normalised: Vec<Query> = queries
         .iter()
@@ -158,7 +162,11 @@ pub async fn fetch(aws: &AwsClients, queries: &[Query], range: Range) -> Result<
                 .cloudwatch
                 .get_metric_data()
                 .set_metric_data_queries(Some(
-                    batch.iter().enumerate().map(|(i, q)| metric_query(offset + i, q)).collect(),
+                    batch
+                        .iter()
+                        .enumerate()
+                        .map(|(i, q)| metric_query(offset + i, q))
+                        .collect(),
                 ))
                 .start_time(DateTime::from_secs(period_start(range.from, ALIGN_SECS)))
                 .end_time(DateTime::from_secs(range.to.saturating_add(1)))

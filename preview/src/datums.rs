@@ -224,8 +224,9 @@ fn observation(raw: &RawDatum) -> Result<Observation, String> {
 
 /// Parses one NDJSON line into its metric and datum.
 pub fn parse_line(line: &str) -> Result<(MetricKey, Datum), String> {
-    let raw: RawDatum = serde_json::from_str(line)
-        .map_err(|e| format!("not a metric datum ({e}); each line is one JSON MetricDatum with its Namespace"))?;
+    let raw: RawDatum = serde_json::from_str(line).map_err(|e| {
+        format!("not a metric datum ({e}); each line is one JSON MetricDatum with its Namespace")
+    })?;
     let _ = raw.storage_resolution;
     let observation = observation(&raw)?;
     let key = MetricKey::new(
@@ -330,8 +331,14 @@ mod tests {
         assert!(lines[1].contains("line 5") && lines[1].contains("1 Values but 2 Counts"));
 
         let mut problems = Vec::new();
-        read_file(&dir.path().join("missing.ndjson"), &mut store, &mut problems);
+        read_file(
+            &dir.path().join("missing.ndjson"),
+            &mut store,
+            &mut problems,
+        );
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].to_string().contains("missing.ndjson: cannot read the datum file"));
+        assert!(problems[0]
+            .to_string()
+            .contains("missing.ndjson: cannot read the datum file"));
     }
 }

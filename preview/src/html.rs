@@ -89,7 +89,10 @@ td,th{border:1px solid #d5dbdb;padding:4px 8px;text-align:left}
 
 fn widget_section(w: &WidgetPreview) -> Result<String, String> {
     let r = w.cell.rect();
-    let (width, height) = (r.width.saturating_sub(GAP_PX), r.height.saturating_sub(GAP_PX));
+    let (width, height) = (
+        r.width.saturating_sub(GAP_PX),
+        r.height.saturating_sub(GAP_PX),
+    );
     let mut inner = String::new();
     if !w.widget.title.is_empty() {
         inner.push_str(&format!("<h2>{}</h2>", escape(&w.widget.title)));
@@ -154,7 +157,10 @@ pub fn page(p: &DashboardPreview, about: &About) -> Result<String, String> {
 }
 
 fn counts(p: &DashboardPreview, status: &str) -> usize {
-    p.widgets.iter().filter(|w| w.body.status() == status).count()
+    p.widgets
+        .iter()
+        .filter(|w| w.body.status() == status)
+        .count()
 }
 
 /// The index page.
@@ -182,7 +188,11 @@ pub fn index(previews: &[DashboardPreview], about: &About, problems: &[Problem])
     )
 }
 
-fn manifest(previews: &[DashboardPreview], about: &About, problems: &[Problem]) -> serde_json::Value {
+fn manifest(
+    previews: &[DashboardPreview],
+    about: &About,
+    problems: &[Problem],
+) -> serde_json::Value {
     let widgets = |p: &DashboardPreview| -> Vec<serde_json::Value> {
         p.widgets
             .iter()
@@ -268,12 +278,12 @@ pub fn write_all(
         written.pages.push(html_path);
         let png_path = out.join(format!("{}.png", p.name));
         let cells: Vec<layout::Cell> = p.widgets.iter().map(|w| w.cell).collect();
-        plot::dashboard_png(&p.widgets, layout::page_size(&cells), &png_path).map_err(|message| {
-            PreviewError::Draw {
+        plot::dashboard_png(&p.widgets, layout::page_size(&cells), &png_path).map_err(
+            |message| PreviewError::Draw {
                 path: png_path.display().to_string(),
                 message,
-            }
-        })?;
+            },
+        )?;
         written.pngs.push(png_path);
     }
     write(&written.index, index(previews, about, problems).as_bytes())?;
@@ -293,10 +303,18 @@ mod tests {
 
     #[test]
     fn markdown_cannot_run_or_fetch_anything() {
-        let html = markdown_html("# T\n<script>alert(1)</script>\n\n![x](http://example.invalid/a.png) `code`");
+        let html = markdown_html(
+            "# T\n<script>alert(1)</script>\n\n![x](http://example.invalid/a.png) `code`",
+        );
         assert!(html.contains("<h1>T</h1>"), "{html}");
-        assert!(!html.contains("<script") && !html.contains("<img"), "{html}");
-        assert!(html.contains("&lt;script&gt;") && html.contains("<code>code</code>"), "{html}");
+        assert!(
+            !html.contains("<script") && !html.contains("<img"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;script&gt;") && html.contains("<code>code</code>"),
+            "{html}"
+        );
         assert_eq!(escape("a\"<&>'"), "a&quot;&lt;&amp;&gt;&#39;");
     }
 }

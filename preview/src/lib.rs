@@ -54,17 +54,33 @@ fn provision_problem(p: &provision::report::Problem, severity: Severity) -> Prob
 /// Reads `dir/dashboards` and `dir/alarms` and renders them for `ph` with provision's own
 /// loader and renderer. A dashboard that does not parse is an error (the others are still
 /// previewed); a broken alarm file is a note (alarm widgets then say "not evaluated").
-pub fn load_definitions(dir: &Path, ph: &Placeholders, problems: &mut Vec<Problem>) -> RenderedDefinitions {
+pub fn load_definitions(
+    dir: &Path,
+    ph: &Placeholders,
+    problems: &mut Vec<Problem>,
+) -> RenderedDefinitions {
     let (defs, load_problems) = match definitions::load(dir) {
         Ok(loaded) => loaded,
         Err(e) => {
-            problems.push(Problem::error(&dir.display().to_string(), "", e.to_string()));
+            problems.push(Problem::error(
+                &dir.display().to_string(),
+                "",
+                e.to_string(),
+            ));
             return RenderedDefinitions::default();
         }
     };
     for p in &load_problems {
-        let is_dashboard = defs.dashboards.iter().all(|d| d.path != p.file) && p.file.ends_with(".json");
-        problems.push(provision_problem(p, if is_dashboard { Severity::Error } else { Severity::Note }));
+        let is_dashboard =
+            defs.dashboards.iter().all(|d| d.path != p.file) && p.file.ends_with(".json");
+        problems.push(provision_problem(
+            p,
+            if is_dashboard {
+                Severity::Error
+            } else {
+                Severity::Note
+            },
+        ));
     }
     // Dashboards and alarms are rendered apart, so that a placeholder problem in one alarm
     // does not hide every dashboard.
@@ -75,12 +91,16 @@ pub fn load_definitions(dir: &Path, ph: &Placeholders, problems: &mut Vec<Proble
             ..Definitions::default()
         };
         match render::render(&one, ph) {
-            Ok(rendered) => out.dashboards.extend(rendered.dashboards.into_iter().map(|d| Dashboard {
-                file: file.path.clone(),
-                name: d.dashboard_name,
-                body: d.dashboard_body,
-            })),
-            Err(list) => problems.extend(list.iter().map(|p| provision_problem(p, Severity::Error))),
+            Ok(rendered) => out
+                .dashboards
+                .extend(rendered.dashboards.into_iter().map(|d| Dashboard {
+                    file: file.path.clone(),
+                    name: d.dashboard_name,
+                    body: d.dashboard_body,
+                })),
+            Err(list) => {
+                problems.extend(list.iter().map(|p| provision_problem(p, Severity::Error)))
+            }
         }
     }
     let alarms_only = Definitions {
@@ -107,7 +127,12 @@ pub fn range_of(data: &dyn MetricData, range: Option<Range>) -> Option<Range> {
 }
 
 /// Computes the preview of every dashboard.
-pub fn build(defs: &RenderedDefinitions, data: &dyn MetricData, range: Range, problems: &mut Vec<Problem>) -> Vec<DashboardPreview> {
+pub fn build(
+    defs: &RenderedDefinitions,
+    data: &dyn MetricData,
+    range: Range,
+    problems: &mut Vec<Problem>,
+) -> Vec<DashboardPreview> {
     let ctx = preview::Context {
         data,
         alarms: &defs.alarms,

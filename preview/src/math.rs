@@ -110,7 +110,8 @@ impl Rows<'_> {
                         "expressions refer to each other more than {MAX_EXPRESSION_DEPTH} deep: is there a cycle of ids?"
                     ));
                 }
-                let expr = mathexpr::parse(text).map_err(|e| format!("expression `{text}`: {e}"))?;
+                let expr =
+                    mathexpr::parse(text).map_err(|e| format!("expression `{text}`: {e}"))?;
                 let scope = WidgetScope {
                     rows: self,
                     starts,
@@ -152,10 +153,12 @@ impl Scope for WidgetScope<'_> {
             .enumerate()
             .filter(|(_, r)| matches!(r.source, Source::Metric { .. }))
             .filter(|(_, r)| r.id.as_deref().unwrap_or("").contains(filter))
-            .filter_map(|(i, _)| match self.rows.eval_row(i, self.starts, self.depth) {
-                Ok(Val::Series(s)) => Some(s),
-                _ => None,
-            })
+            .filter_map(
+                |(i, _)| match self.rows.eval_row(i, self.starts, self.depth) {
+                    Ok(Val::Series(s)) => Some(s),
+                    _ => None,
+                },
+            )
             .collect()
     }
 }
@@ -246,16 +249,29 @@ mod tests {
 
     fn store() -> DatumStore {
         let mut s = DatumStore::default();
-        let dims = |e: &str| vec![("Environment".into(), "dev".into()), ("Endpoint".into(), e.into())];
+        let dims = |e: &str| {
+            vec![
+                ("Environment".into(), "dev".into()),
+                ("Endpoint".into(), e.into()),
+            ]
+        };
         for (t, req, err) in [(0, 10.0, 1.0), (60, 20.0, 0.0), (120, 5.0, 5.0)] {
             s.insert(
                 MetricKey::new("N", "RequestCount", dims("/a")),
-                Datum { timestamp: t, unit: Some("Count".into()), observation: Observation::Value(req) },
+                Datum {
+                    timestamp: t,
+                    unit: Some("Count".into()),
+                    observation: Observation::Value(req),
+                },
             );
             if err > 0.0 {
                 s.insert(
                     MetricKey::new("N", "ErrorCount", dims("/a")),
-                    Datum { timestamp: t + 5, unit: None, observation: Observation::Value(err) },
+                    Datum {
+                        timestamp: t + 5,
+                        unit: None,
+                        observation: Observation::Value(err),
+                    },
                 );
             }
         }
@@ -279,6 +295,8 @@ mod tests {
         assert_eq!(out[2].unit.as_deref(), Some("Count"));
         assert!(matches!(&out[3].missing, Some(Missing::Refused(m)) if m.contains("SEARCH")));
         assert_eq!(out[4].missing, Some(Missing::NoData));
-        assert!(matches!(&out[5].missing, Some(Missing::Refused(m)) if m.contains("not supported offline")));
+        assert!(
+            matches!(&out[5].missing, Some(Missing::Refused(m)) if m.contains("not supported offline"))
+        );
     }
 }

@@ -9,9 +9,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::alarms::AlarmStatus;
 use crate::math::Computed;
 use crate::preview::{Body, Chart, SingleValue, WidgetPreview};
-use crate::alarms::AlarmStatus;
 
 /// CloudWatch's default series colours, in order.
 pub const PALETTE: [RGBColor; 10] = [
@@ -103,9 +103,15 @@ pub fn draw_widget<DB: DrawingBackend>(
     fonts()?;
     area.fill(&WHITE).map_err(err)?;
     let (width, height) = area.dim_in_pixel();
-    let (wi, hi) = (i32::try_from(width).unwrap_or(i32::MAX), i32::try_from(height).unwrap_or(i32::MAX));
-    area.draw(&Rectangle::new([(0, 0), (wi - 1, hi - 1)], BORDER.stroke_width(1)))
-        .map_err(err)?;
+    let (wi, hi) = (
+        i32::try_from(width).unwrap_or(i32::MAX),
+        i32::try_from(height).unwrap_or(i32::MAX),
+    );
+    area.draw(&Rectangle::new(
+        [(0, 0), (wi - 1, hi - 1)],
+        BORDER.stroke_width(1),
+    ))
+    .map_err(err)?;
     let inner = if w.widget.title.is_empty() || !titled {
         area.margin(6, 6, 8, 8)
     } else {
@@ -145,7 +151,11 @@ fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, heading: &str, message: &str) -> DrawResult {
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    heading: &str,
+    message: &str,
+) -> DrawResult {
     area.fill(&PANEL).map_err(err)?;
     let (w, h) = area.dim_in_pixel();
     let center = Pos::new(HPos::Center, VPos::Center);
@@ -153,11 +163,13 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, heading: &str, 
     let small = (FONT, 12).into_font().color(&MUTED).pos(center);
     let cx = to_i32(w / 2);
     let cy = to_i32(h / 2);
-    area.draw(&Text::new(heading.to_owned(), (cx, cy - 14), big)).map_err(err)?;
+    area.draw(&Text::new(heading.to_owned(), (cx, cy - 14), big))
+        .map_err(err)?;
     let chars = (w / 7).max(10) as usize;
     for (i, line) in wrap(message, chars).iter().take(4).enumerate() {
         let y = cy + 8 + 15 * to_i32(u32::try_from(i).unwrap_or(0));
-        area.draw(&Text::new(line.clone(), (cx, y), small.clone())).map_err(err)?;
+        area.draw(&Text::new(line.clone(), (cx, y), small.clone()))
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -197,15 +209,22 @@ fn draw_markdown<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, md: &str) ->
             if y + to_i32(size) > to_i32(h) {
                 return Ok(());
             }
-            area.draw(&Text::new(line, (0, y), (FONT, size).into_font().color(&BLACK)))
-                .map_err(err)?;
+            area.draw(&Text::new(
+                line,
+                (0, y),
+                (FONT, size).into_font().color(&BLACK),
+            ))
+            .map_err(err)?;
             y += to_i32(size) + 4;
         }
     }
     Ok(())
 }
 
-fn draw_single<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, values: &[SingleValue]) -> DrawResult {
+fn draw_single<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    values: &[SingleValue],
+) -> DrawResult {
     let n = u32::try_from(values.len().max(1)).unwrap_or(1);
     let (w, h) = area.dim_in_pixel();
     let cell = w / n;
@@ -213,19 +232,34 @@ fn draw_single<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, values: &[Sing
     for (i, v) in values.iter().enumerate() {
         let cx = to_i32(cell * u32::try_from(i).unwrap_or(0) + cell / 2);
         let text = match v.value {
-            Some(x) => format!("{}{}", number(x), v.unit.as_deref().map_or(String::new(), |u| format!(" {u}"))),
+            Some(x) => format!(
+                "{}{}",
+                number(x),
+                v.unit.as_deref().map_or(String::new(), |u| format!(" {u}"))
+            ),
             None => "no data".to_owned(),
         };
         let color = PALETTE[i % PALETTE.len()];
-        area.draw(&Text::new(v.label.clone(), (cx, to_i32(h / 3)), (FONT, 13).into_font().color(&MUTED).pos(center)))
-            .map_err(err)?;
-        area.draw(&Text::new(text, (cx, to_i32(h * 2 / 3)), (FONT, 30).into_font().color(&color).pos(center)))
-            .map_err(err)?;
+        area.draw(&Text::new(
+            v.label.clone(),
+            (cx, to_i32(h / 3)),
+            (FONT, 13).into_font().color(&MUTED).pos(center),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(
+            text,
+            (cx, to_i32(h * 2 / 3)),
+            (FONT, 30).into_font().color(&color).pos(center),
+        ))
+        .map_err(err)?;
     }
     Ok(())
 }
 
-fn draw_alarms<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, states: &[AlarmStatus]) -> DrawResult {
+fn draw_alarms<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    states: &[AlarmStatus],
+) -> DrawResult {
     if states.is_empty() {
         return draw_panel(area, "no alarms", "the widget lists no alarms");
     }
@@ -236,15 +270,29 @@ fn draw_alarms<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, states: &[Alar
             Some("OK") => RGBColor(0x1d, 0x81, 0x02),
             _ => MUTED,
         };
-        area.draw(&Rectangle::new([(0, y), (12, y + 12)], color.filled())).map_err(err)?;
-        let text = format!("{}: {} ({})", s.name, s.state.unwrap_or("not evaluated"), s.detail);
-        area.draw(&Text::new(text, (20, y), (FONT, 13).into_font().color(&BLACK))).map_err(err)?;
+        area.draw(&Rectangle::new([(0, y), (12, y + 12)], color.filled()))
+            .map_err(err)?;
+        let text = format!(
+            "{}: {} ({})",
+            s.name,
+            s.state.unwrap_or("not evaluated"),
+            s.detail
+        );
+        area.draw(&Text::new(
+            text,
+            (20, y),
+            (FONT, 13).into_font().color(&BLACK),
+        ))
+        .map_err(err)?;
     }
     Ok(())
 }
 
 fn series_color(s: &Computed, i: usize) -> RGBColor {
-    s.color.as_deref().and_then(parse_color).unwrap_or(PALETTE[i % PALETTE.len()])
+    s.color
+        .as_deref()
+        .and_then(parse_color)
+        .unwrap_or(PALETTE[i % PALETTE.len()])
 }
 
 /// Annotations above this multiple of the highest value do not stretch the axis (a 10 s
@@ -273,7 +321,11 @@ fn y_range(chart: &Chart, right: bool, values: &[f64]) -> (f64, f64) {
     let lo = all.iter().copied().fold(0.0_f64, f64::min);
     let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let min = axis.min.unwrap_or(lo);
-    let mut max = axis.max.unwrap_or(if hi.is_finite() && hi > 0.0 { hi * 1.1 } else { 1.0 });
+    let mut max = axis.max.unwrap_or(if hi.is_finite() && hi > 0.0 {
+        hi * 1.1
+    } else {
+        1.0
+    });
     if max <= min {
         max = min + 1.0;
     }
@@ -303,8 +355,21 @@ fn stacked_points(chart: &Chart) -> Vec<Vec<(i64, f64)>> {
 }
 
 fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult {
-    let from = chart.series.iter().flat_map(|s| s.points.first()).map(|p| p.0).min().unwrap_or(chart.range.from);
-    let to = chart.series.iter().flat_map(|s| s.points.last()).map(|p| p.0).max().unwrap_or(chart.range.to).max(from + 60);
+    let from = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.first())
+        .map(|p| p.0)
+        .min()
+        .unwrap_or(chart.range.from);
+    let to = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.last())
+        .map(|p| p.0)
+        .max()
+        .unwrap_or(chart.range.to)
+        .max(from + 60);
     let drawn = stacked_points(chart);
     let values = |right: bool| -> Vec<f64> {
         chart
@@ -315,11 +380,15 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) 
             .flat_map(|(_, p)| p.iter().map(|(_, v)| *v))
             .collect()
     };
-    let has_right = chart.series.iter().any(|s| s.right) || chart.annotations.iter().any(|a| a.right);
+    let has_right =
+        chart.series.iter().any(|s| s.right) || chart.annotations.iter().any(|a| a.right);
     let (lmin, lmax) = y_range(chart, false, &values(false));
     let (rmin, rmax) = y_range(chart, true, &values(true));
     let mut builder = ChartBuilder::on(area);
-    builder.margin(4).x_label_area_size(22).y_label_area_size(52);
+    builder
+        .margin(4)
+        .x_label_area_size(22)
+        .y_label_area_size(52);
     if has_right {
         builder.right_y_label_area_size(52);
     }
@@ -359,34 +428,66 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) 
             Some(crate::math::Missing::Refused(_)) => format!("{} (not previewed)", s.label),
         };
         let style = color.stroke_width(2);
-        let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2));
+        let legend = move |(x, y): (i32, i32)| {
+            PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+        };
         if chart.stacked {
-            let area_series = AreaSeries::new(points.clone(), 0.0, color.mix(0.35)).border_style(style);
-            let anno = if s.right { cc.draw_secondary_series(area_series) } else { cc.draw_series(area_series) };
+            let area_series =
+                AreaSeries::new(points.clone(), 0.0, color.mix(0.35)).border_style(style);
+            let anno = if s.right {
+                cc.draw_secondary_series(area_series)
+            } else {
+                cc.draw_series(area_series)
+            };
             anno.map_err(err)?.label(label).legend(legend);
         } else {
             let line = LineSeries::new(points.clone(), style).point_size(2);
-            let anno = if s.right { cc.draw_secondary_series(line) } else { cc.draw_series(line) };
+            let anno = if s.right {
+                cc.draw_secondary_series(line)
+            } else {
+                cc.draw_series(line)
+            };
             anno.map_err(err)?.label(label).legend(legend);
         }
     }
     for a in &chart.annotations {
-        let color = a.color.as_deref().and_then(parse_color).unwrap_or(ANNOTATION);
-        let axis_max = if a.right { chart.right.max } else { chart.left.max };
+        let color = a
+            .color
+            .as_deref()
+            .and_then(parse_color)
+            .unwrap_or(ANNOTATION);
+        let axis_max = if a.right {
+            chart.right.max
+        } else {
+            chart.left.max
+        };
         if !on_scale(a.value, &values(a.right), axis_max) {
-            let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(1));
+            let legend = move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(1))
+            };
             let label = format!("{} ({}, above the range)", a.label, number(a.value));
-            cc.draw_series(LineSeries::new(Vec::<(i64, f64)>::new(), color.stroke_width(1)))
-                .map_err(err)?
-                .label(label)
-                .legend(legend);
+            cc.draw_series(LineSeries::new(
+                Vec::<(i64, f64)>::new(),
+                color.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label(label)
+            .legend(legend);
             continue;
         }
         let line = LineSeries::new(vec![(from, a.value), (to, a.value)], color.stroke_width(1));
-        let text = Text::new(a.label.clone(), (from, a.value), (FONT, 11).into_font().color(&color).pos(Pos::new(HPos::Left, VPos::Bottom)));
+        let text = Text::new(
+            a.label.clone(),
+            (from, a.value),
+            (FONT, 11)
+                .into_font()
+                .color(&color)
+                .pos(Pos::new(HPos::Left, VPos::Bottom)),
+        );
         if a.right {
             cc.draw_secondary_series(line).map_err(err)?;
-            cc.draw_secondary_series(std::iter::once(text)).map_err(err)?;
+            cc.draw_secondary_series(std::iter::once(text))
+                .map_err(err)?;
         } else {
             cc.draw_series(line).map_err(err)?;
             cc.draw_series(std::iter::once(text)).map_err(err)?;
@@ -414,7 +515,11 @@ pub fn widget_svg(w: &WidgetPreview, size: (u32, u32)) -> Result<String, String>
 }
 
 /// The whole dashboard as a PNG of `size`, each widget at its grid rectangle.
-pub fn dashboard_png(widgets: &[WidgetPreview], size: (u32, u32), path: &std::path::Path) -> Result<(), String> {
+pub fn dashboard_png(
+    widgets: &[WidgetPreview],
+    size: (u32, u32),
+    path: &std::path::Path,
+) -> Result<(), String> {
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&RGBColor(0xfa, 0xfa, 0xfa)).map_err(err)?;
     for w in widgets {
@@ -422,7 +527,10 @@ pub fn dashboard_png(widgets: &[WidgetPreview], size: (u32, u32), path: &std::pa
         let gap = 3;
         let sub = root.clone().shrink(
             (r.left + gap, r.top + gap),
-            (r.width.saturating_sub(2 * gap), r.height.saturating_sub(2 * gap)),
+            (
+                r.width.saturating_sub(2 * gap),
+                r.height.saturating_sub(2 * gap),
+            ),
         );
         draw_widget(&sub, w, true)?;
     }

@@ -151,7 +151,13 @@ fn metric_names(widget: &widgets::MetricWidget, series: &[Computed]) -> String {
     names.join(", ")
 }
 
-fn metric_body(w: &Widget, m: &widgets::MetricWidget, ctx: &Context<'_>, problems: &mut Vec<Problem>, file: &str) -> Body {
+fn metric_body(
+    w: &Widget,
+    m: &widgets::MetricWidget,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Problem>,
+    file: &str,
+) -> Body {
     let all = math::compute(&m.rows, ctx.data, ctx.range);
     for s in &all {
         if let Some(Missing::Refused(message)) = &s.missing {
@@ -175,7 +181,9 @@ fn metric_body(w: &Widget, m: &widgets::MetricWidget, ctx: &Context<'_>, problem
         let names = metric_names(m, &visible);
         return match (refused.first(), names.is_empty()) {
             (Some(reason), true) => Body::Unsupported((*reason).to_owned()),
-            _ if names.is_empty() => Body::NoData("the datums hold nothing this widget reads".into()),
+            _ if names.is_empty() => {
+                Body::NoData("the datums hold nothing this widget reads".into())
+            }
             _ => Body::NoData(format!("the datums hold no {names}")),
         };
     }
@@ -203,7 +211,11 @@ fn metric_body(w: &Widget, m: &widgets::MetricWidget, ctx: &Context<'_>, problem
 
 /// Places and computes every widget of `dashboard`; problems (file and widget named) are
 /// added to `problems`.
-pub fn build(dashboard: &Dashboard, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<DashboardPreview> {
+pub fn build(
+    dashboard: &Dashboard,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<DashboardPreview> {
     let list = match widgets::read_widgets(&dashboard.body) {
         Ok(list) => list,
         Err(message) => {
@@ -225,7 +237,11 @@ pub fn build(dashboard: &Dashboard, ctx: &Context<'_>, problems: &mut Vec<Proble
                         .collect(),
                 ),
                 WidgetKind::Unsupported(message) => {
-                    problems.push(Problem::error(&dashboard.file, &widget.place_name(), message.clone()));
+                    problems.push(Problem::error(
+                        &dashboard.file,
+                        &widget.place_name(),
+                        message.clone(),
+                    ));
                     Body::Unsupported(message.clone())
                 }
             };

@@ -162,7 +162,11 @@ pub fn read_widgets(body: &Value) -> Result<Vec<Widget>, String> {
         .get("widgets")
         .and_then(Value::as_array)
         .ok_or("the dashboard body has no `widgets` array")?;
-    Ok(widgets.iter().enumerate().map(|(i, w)| read_widget(i, w)).collect())
+    Ok(widgets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| read_widget(i, w))
+        .collect())
 }
 
 fn int(obj: Option<&Map<String, Value>>, key: &str) -> Option<i64> {
@@ -171,7 +175,9 @@ fn int(obj: Option<&Map<String, Value>>, key: &str) -> Option<i64> {
 
 fn read_widget(index: usize, w: &Value) -> Widget {
     let obj = w.as_object();
-    let props = obj.and_then(|o| o.get("properties")).and_then(Value::as_object);
+    let props = obj
+        .and_then(|o| o.get("properties"))
+        .and_then(Value::as_object);
     let kind_name = obj
         .and_then(|o| o.get("type"))
         .and_then(Value::as_str)
@@ -256,7 +262,11 @@ fn read_metric(props: &Map<String, Value>) -> Result<MetricWidget, String> {
                 .filter_map(|a| {
                     Some(Annotation {
                         value: a.get("value")?.as_f64()?,
-                        label: a.get("label").and_then(Value::as_str).unwrap_or("").to_owned(),
+                        label: a
+                            .get("label")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
                         right: a.get("yAxis").and_then(Value::as_str) == Some("right"),
                         color: a.get("color").and_then(Value::as_str).map(str::to_owned),
                     })
@@ -270,7 +280,10 @@ fn read_metric(props: &Map<String, Value>) -> Result<MetricWidget, String> {
         .ok_or("a metric widget needs a `metrics` array")?;
     Ok(MetricWidget {
         view,
-        stacked: props.get("stacked").and_then(Value::as_bool).unwrap_or(false),
+        stacked: props
+            .get("stacked")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         period,
         left: axis(props, "left"),
         right: axis(props, "right"),
@@ -292,7 +305,12 @@ pub fn expand_rows(rows: &[Value], stat: &str, period: i64) -> Result<Vec<Row>, 
             Some(Value::Object(o)) => (&items[..items.len() - 1], Some(o)),
             _ => (&items[..], None),
         };
-        let opt_str = |k: &str| options.and_then(|o| o.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let opt_str = |k: &str| {
+            options
+                .and_then(|o| o.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let mut row = Row {
             source: Source::Expression(String::new()),
             id: opt_str("id"),
@@ -303,7 +321,10 @@ pub fn expand_rows(rows: &[Value], stat: &str, period: i64) -> Result<Vec<Row>, 
                 .and_then(Value::as_i64)
                 .filter(|p| *p > 0)
                 .unwrap_or(period),
-            visible: options.and_then(|o| o.get("visible")).and_then(Value::as_bool).unwrap_or(true),
+            visible: options
+                .and_then(|o| o.get("visible"))
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
             right: opt_str("yAxis").as_deref() == Some("right"),
             color: opt_str("color"),
         };
@@ -371,8 +392,14 @@ mod tests {
             }
         );
         assert_eq!(rows[2].source, rows[1].source);
-        assert_eq!((rows[2].stat.as_str(), rows[2].period, rows[2].right), ("p95", 60, true));
-        assert_eq!((rows[1].stat.as_str(), rows[1].period), ("SampleCount", 300));
+        assert_eq!(
+            (rows[2].stat.as_str(), rows[2].period, rows[2].right),
+            ("p95", 60, true)
+        );
+        assert_eq!(
+            (rows[1].stat.as_str(), rows[1].period),
+            ("SampleCount", 300)
+        );
         assert!(!rows[0].visible && rows[1].visible);
         assert_eq!(rows[3].source, Source::Expression("100 * e".into()));
         assert_eq!(rows[3].legend(), "rate");

@@ -62,12 +62,26 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
     let root = common::fixture_root();
     for entry in std::fs::read_dir(common::repo().join("dashboards")).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, root.path().join("dashboards").join(path.file_name().unwrap())).unwrap();
+        std::fs::copy(
+            &path,
+            root.path()
+                .join("dashboards")
+                .join(path.file_name().unwrap()),
+        )
+        .unwrap();
     }
     let mut problems = Vec::new();
-    let defs = aistudio_preview::load_definitions(root.path(), &Placeholders::defaults("dev", "us-east-1"), &mut problems);
+    let defs = aistudio_preview::load_definitions(
+        root.path(),
+        &Placeholders::defaults("dev", "us-east-1"),
+        &mut problems,
+    );
     let mut store = DatumStore::default();
-    aistudio_preview::datums::read_file(&common::fixture("small.ndjson"), &mut store, &mut problems);
+    aistudio_preview::datums::read_file(
+        &common::fixture("small.ndjson"),
+        &mut store,
+        &mut problems,
+    );
     let range = aistudio_preview::range_of(&store, None).unwrap();
     let previews = aistudio_preview::build(&defs, &store, range, &mut problems);
     assert_eq!(previews.len(), defs.dashboards.len());
@@ -76,7 +90,8 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
         env: "dev".into(),
         source: "small.ndjson".into(),
     };
-    let written = aistudio_preview::html::write_all(out.path(), &previews, &about, &problems).unwrap();
+    let written =
+        aistudio_preview::html::write_all(out.path(), &previews, &about, &problems).unwrap();
 
     let profile = tempfile::tempdir().unwrap();
     let args: Vec<&OsStr> = [
@@ -107,7 +122,12 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
         .pages
         .iter()
         .zip(&previews)
-        .map(|(page, p)| (page.clone(), defs.dashboards.iter().find(|d| d.name == p.name)))
+        .map(|(page, p)| {
+            (
+                page.clone(),
+                defs.dashboards.iter().find(|d| d.name == p.name),
+            )
+        })
         .collect();
     pages.push((written.index.clone(), None));
     let mut checked_plots = 0;
@@ -119,12 +139,25 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
         let sink = Arc::clone(&heard);
         let own_url = url.clone();
         tab.add_event_listener(Arc::new(move |event: &Event| {
-            let mut h = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut h = sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match event {
-                Event::RuntimeExceptionThrown(e) => h.errors.push(format!("exception: {:?}", e.params.exception_details.text)),
-                Event::RuntimeConsoleAPICalled(e) => h.errors.push(format!("console.{:?}: {:?}", e.params.Type, e.params.args.first().and_then(|a| a.value.clone()))),
-                Event::LogEntryAdded(e) => h.errors.push(format!("log {:?}: {}", e.params.entry.level, e.params.entry.text)),
-                Event::NetworkRequestWillBeSent(e) if e.params.request.url != own_url => h.requests.push(e.params.request.url.clone()),
+                Event::RuntimeExceptionThrown(e) => h
+                    .errors
+                    .push(format!("exception: {:?}", e.params.exception_details.text)),
+                Event::RuntimeConsoleAPICalled(e) => h.errors.push(format!(
+                    "console.{:?}: {:?}",
+                    e.params.Type,
+                    e.params.args.first().and_then(|a| a.value.clone())
+                )),
+                Event::LogEntryAdded(e) => h.errors.push(format!(
+                    "log {:?}: {}",
+                    e.params.entry.level, e.params.entry.text
+                )),
+                Event::NetworkRequestWillBeSent(e) if e.params.request.url != own_url => {
+                    h.requests.push(e.params.request.url.clone())
+                }
                 _ => {}
             }
         }))
@@ -139,9 +172,15 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
             enable_durable_messages: None,
         })
         .unwrap();
-        tab.navigate_to(&url).unwrap().wait_until_navigated().unwrap();
+        tab.navigate_to(&url)
+            .unwrap()
+            .wait_until_navigated()
+            .unwrap();
         let result = tab.evaluate(DOM_CHECK, false).unwrap();
-        let text = result.value.and_then(|v| v.as_str().map(str::to_owned)).unwrap();
+        let text = result
+            .value
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap();
         let widgets: Vec<Value> = serde_json::from_str(&text).unwrap();
         {
             let h = heard.lock().unwrap();
@@ -156,31 +195,57 @@ fn every_page_renders_in_chromium_without_errors_or_requests() {
         let Some(definition) = definition else {
             // The index: one row per dashboard, links only.
             assert!(widgets.is_empty());
-            let rows = tab.evaluate("String(document.querySelectorAll('table tr a[href$=\".html\"]').length)", false).unwrap();
-            assert_eq!(rows.value.unwrap().as_str().unwrap(), previews.len().to_string());
+            let rows = tab
+                .evaluate(
+                    "String(document.querySelectorAll('table tr a[href$=\".html\"]').length)",
+                    false,
+                )
+                .unwrap();
+            assert_eq!(
+                rows.value.unwrap().as_str().unwrap(),
+                previews.len().to_string()
+            );
             continue;
         };
         let defined = definition.body["widgets"].as_array().unwrap();
-        assert_eq!(widgets.len(), defined.len(), "{}: widget count", page.display());
+        assert_eq!(
+            widgets.len(),
+            defined.len(),
+            "{}: widget count",
+            page.display()
+        );
         for (got, want) in widgets.iter().zip(defined) {
             let title = want["properties"]["title"].as_str().unwrap_or("");
             assert_eq!(got["title"], title, "{}", page.display());
             assert_eq!(got["kind"], want["type"], "{}", page.display());
             match got["status"].as_str().unwrap() {
                 "data" => {
-                    assert!(got["width"].as_f64().unwrap() > 0.0 && got["height"].as_f64().unwrap() > 0.0, "{got}");
+                    assert!(
+                        got["width"].as_f64().unwrap() > 0.0
+                            && got["height"].as_f64().unwrap() > 0.0,
+                        "{got}"
+                    );
                     let single = want["properties"]["view"] == "singleValue";
-                    let drawn = if single { got["numbers"].as_u64() } else { got["lines"].as_u64() };
+                    let drawn = if single {
+                        got["numbers"].as_u64()
+                    } else {
+                        got["lines"].as_u64()
+                    };
                     assert!(drawn.unwrap() > 0, "{}: empty plot: {got}", page.display());
                     checked_plots += 1;
                 }
                 "text" => assert!(got["markdown"].as_u64().unwrap() > 0, "{got}"),
-                "no-data" | "unsupported" | "alarm" => assert!(got["height"].as_f64().unwrap() > 0.0, "{got}"),
+                "no-data" | "unsupported" | "alarm" => {
+                    assert!(got["height"].as_f64().unwrap() > 0.0, "{got}")
+                }
                 other => panic!("{}: unknown status {other}", page.display()),
             }
         }
         tab.close(false).unwrap();
     }
     // The small datum set feeds the fixture's charts and some shipped widgets.
-    assert!(checked_plots >= 8, "only {checked_plots} plots with data were checked");
+    assert!(
+        checked_plots >= 8,
+        "only {checked_plots} plots with data were checked"
+    );
 }

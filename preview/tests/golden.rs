@@ -12,14 +12,24 @@ use std::path::Path;
 
 fn golden(index: usize, name: &str) {
     let (preview, problems) = common::preview_fixture();
-    let widget = preview.widgets.iter().find(|w| w.widget.index == index).unwrap();
+    let widget = preview
+        .widgets
+        .iter()
+        .find(|w| w.widget.index == index)
+        .unwrap();
     let got = common::describe(widget, &problems);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.txt"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 once and review it", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 once and review it",
+            path.display()
+        )
+    });
     assert_eq!(got, want, "{} differs", path.display());
 }
 

@@ -44,7 +44,11 @@ fn bad_input_is_one_line_per_problem_and_the_rest_is_still_written() {
     let ws = tempfile::tempdir().unwrap();
     let root = ws.path().join("defs");
     copy_definitions(&root);
-    std::fs::write(root.join("dashboards/broken.json"), "{\"widgets\": [{\"type\": ").unwrap();
+    std::fs::write(
+        root.join("dashboards/broken.json"),
+        "{\"widgets\": [{\"type\": ",
+    )
+    .unwrap();
     std::fs::write(
         root.join("dashboards/logs.json"),
         r#"{"widgets": [{"type": "log", "x": 0, "y": 0, "width": 24, "height": 6, "properties": {"title": "Errors", "query": "fields @message"}}]}"#,
@@ -60,30 +64,83 @@ fn bad_input_is_one_line_per_problem_and_the_rest_is_still_written() {
     let missing = ws.path().join("gone.ndjson");
     let (ok, stdout, stderr) = preview(
         &[
-            "--env", "dev", "--data", data.to_str().unwrap(), "--data", missing.to_str().unwrap(),
-            "--out", out.to_str().unwrap(), "--dir", root.to_str().unwrap(),
+            "--env",
+            "dev",
+            "--data",
+            data.to_str().unwrap(),
+            "--data",
+            missing.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--dir",
+            root.to_str().unwrap(),
         ],
         &[],
     );
     assert!(!ok, "bad input must fail the command: {stdout}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     let has = |parts: &[&str]| errors.iter().any(|l| parts.iter().all(|p| l.contains(p)));
     assert!(has(&["broken.json", "EOF"]), "{stderr}");
-    assert!(has(&["gone.ndjson", "cannot read the datum file"]), "{stderr}");
-    assert!(has(&["metrics.ndjson", "line 2", "not a metric datum"]), "{stderr}");
-    assert!(has(&["logs.json", "widgets[0] \"Errors\"", "`log` is not supported"]), "{stderr}");
+    assert!(
+        has(&["gone.ndjson", "cannot read the datum file"]),
+        "{stderr}"
+    );
+    assert!(
+        has(&["metrics.ndjson", "line 2", "not a metric datum"]),
+        "{stderr}"
+    );
+    assert!(
+        has(&[
+            "logs.json",
+            "widgets[0] \"Errors\"",
+            "`log` is not supported"
+        ]),
+        "{stderr}"
+    );
     assert_eq!(errors.len(), 4, "{stderr}");
-    assert!(stderr.contains("aistudio-sidecar: error: 4 problem(s) in the input"), "{stderr}");
+    assert!(
+        stderr.contains("aistudio-sidecar: error: 4 problem(s) in the input"),
+        "{stderr}"
+    );
     // Everything else was written: the four shipped dashboards and the log one, and the index.
-    assert!(stdout.contains(&format!("open {}", out.join("index.html").display())), "{stdout}");
-    for name in ["application-performance", "streaming-jobs", "ecs-service-health", "database-performance", "logs"] {
-        assert!(out.join(format!("aistudio-dev-{name}.html")).is_file(), "{name}");
-        assert!(out.join(format!("aistudio-dev-{name}.png")).is_file(), "{name}");
+    assert!(
+        stdout.contains(&format!("open {}", out.join("index.html").display())),
+        "{stdout}"
+    );
+    for name in [
+        "application-performance",
+        "streaming-jobs",
+        "ecs-service-health",
+        "database-performance",
+        "logs",
+    ] {
+        assert!(
+            out.join(format!("aistudio-dev-{name}.html")).is_file(),
+            "{name}"
+        );
+        assert!(
+            out.join(format!("aistudio-dev-{name}.png")).is_file(),
+            "{name}"
+        );
     }
-    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("preview.json")).unwrap()).unwrap();
-    let jobs = manifest["dashboards"].as_array().unwrap().iter().find(|d| d["name"] == "aistudio-dev-streaming-jobs").unwrap();
-    let per5 = jobs["widgets"].as_array().unwrap().iter().find(|w| w["title"] == "Jobs per 5 minutes").unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("preview.json")).unwrap()).unwrap();
+    let jobs = manifest["dashboards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "aistudio-dev-streaming-jobs")
+        .unwrap();
+    let per5 = jobs["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["title"] == "Jobs per 5 minutes")
+        .unwrap();
     assert_eq!(per5["status"], "data");
     assert_eq!(per5["series"][0]["label"], "created");
     assert_eq!(per5["series"][0]["points"], 1);
@@ -107,28 +164,66 @@ fn datums_read_back_from_cloudwatch_with_get_metric_data_are_drawn() {
         {"MetricName": "JobsFailed", "Dimensions": [{"Name": "Environment", "Value": "staging"}], "Value": 2, "Unit": "Count", "Timestamp": ts}
     ]);
     emulator
-        .aws_cli(&["cloudwatch", "put-metric-data", "--namespace", "AIStudio/Streaming", "--metric-data", &datums.to_string()])
+        .aws_cli(&[
+            "cloudwatch",
+            "put-metric-data",
+            "--namespace",
+            "AIStudio/Streaming",
+            "--metric-data",
+            &datums.to_string(),
+        ])
         .unwrap();
     let ws = tempfile::tempdir().unwrap();
     let out = ws.path().join("previews");
     let root = tests::workspace_root();
     let (ok, stdout, stderr) = preview(
-        &["--env", "staging", "--cloudwatch", "--minutes", "60", "--out", out.to_str().unwrap(), "--dir", root.to_str().unwrap()],
+        &[
+            "--env",
+            "staging",
+            "--cloudwatch",
+            "--minutes",
+            "60",
+            "--out",
+            out.to_str().unwrap(),
+            "--dir",
+            root.to_str().unwrap(),
+        ],
         &emulator.child_env(),
     );
     assert!(ok, "{stdout}\n{stderr}");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("preview.json")).unwrap()).unwrap();
-    assert!(manifest["source"].as_str().unwrap().contains("GetMetricData"));
-    let jobs = manifest["dashboards"].as_array().unwrap().iter().find(|d| d["name"] == "aistudio-staging-streaming-jobs").unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("preview.json")).unwrap()).unwrap();
+    assert!(manifest["source"]
+        .as_str()
+        .unwrap()
+        .contains("GetMetricData"));
+    let jobs = manifest["dashboards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "aistudio-staging-streaming-jobs")
+        .unwrap();
     // The widget drawing created and failed jobs (found by its legend, not its title).
     let per5 = jobs["widgets"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|w| w["series"].as_array().is_some_and(|s| s.iter().any(|x| x["label"] == "created")))
+        .find(|w| {
+            w["series"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x["label"] == "created"))
+        })
         .unwrap();
     assert_eq!(per5["status"], "data", "{per5}");
-    let series = |label: &str| per5["series"].as_array().unwrap().iter().find(|s| s["label"] == label).unwrap().clone();
+    let series = |label: &str| {
+        per5["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["label"] == label)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(series("created")["points"], 1, "{per5}");
     assert_eq!(series("failed")["points"], 1, "{per5}");
     assert_eq!(series("cancelled")["missing"], "no data", "{per5}");

@@ -292,9 +292,15 @@ fn demo_outputs_match_what_went_in() {
                 continue;
             }
             let got = &preview["widgets"][i];
-            assert_eq!(got["status"], "data", "{stem} widget {i} has no data: {got}");
+            assert_eq!(
+                got["status"], "data",
+                "{stem} widget {i} has no data: {got}"
+            );
             checked += 1;
         }
-        assert!(checked >= 3, "{stem}: only {checked} AIStudio/Streaming widgets");
+        assert!(
+            checked >= 3,
+            "{stem}: only {checked} AIStudio/Streaming widgets"
+        );
     }
 }

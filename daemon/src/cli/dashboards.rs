@@ -79,7 +79,11 @@ pub async fn execute(args: DashboardsArgs, mut aws: AwsConfig) -> anyhow::Result
         .clone()
         .unwrap_or_else(|| provision::FALLBACK_REGION.to_owned());
     let mut problems = Vec::new();
-    let defs = aistudio_preview::load_definitions(&dir, &Placeholders::defaults(&env, &region), &mut problems);
+    let defs = aistudio_preview::load_definitions(
+        &dir,
+        &Placeholders::defaults(&env, &region),
+        &mut problems,
+    );
     let (source, store, range): (String, Box<dyn MetricData>, Option<Range>) = if cloudwatch {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -91,14 +95,22 @@ pub async fn execute(args: DashboardsArgs, mut aws: AwsConfig) -> anyhow::Result
         let clients = AwsClients::from_config(&aws).await;
         let queries = aistudio_preview::cloudwatch::queries(&defs.dashboards);
         let fetched = aistudio_preview::cloudwatch::fetch(&clients, &queries, range).await?;
-        (format!("CloudWatch GetMetricData ({region}), last {minutes} min"), Box::new(fetched), Some(range))
+        (
+            format!("CloudWatch GetMetricData ({region}), last {minutes} min"),
+            Box::new(fetched),
+            Some(range),
+        )
     } else {
         let mut store = DatumStore::default();
         for path in &data {
             aistudio_preview::datums::read_file(path, &mut store, &mut problems);
         }
         let names: Vec<String> = data.iter().map(|p| p.display().to_string()).collect();
-        (format!("{} ({} datums)", names.join(", "), store.len()), Box::new(store), None)
+        (
+            format!("{} ({} datums)", names.join(", "), store.len()),
+            Box::new(store),
+            None,
+        )
     };
     let Some(range) = aistudio_preview::range_of(store.as_ref(), range) else {
         report(&problems);
@@ -115,7 +127,10 @@ pub async fn execute(args: DashboardsArgs, mut aws: AwsConfig) -> anyhow::Result
         out.display(),
         written.index.display()
     );
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     if errors > 0 {
         anyhow::bail!("{errors} problem(s) in the input (the error lines above); the pages show everything else");
     }

@@ -13,12 +13,17 @@ use provision::render::Placeholders;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A fixture file.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A definitions root with `dashboards/every-widget.json` and the shipped
@@ -27,9 +32,17 @@ pub fn fixture_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("dashboards")).unwrap();
     std::fs::create_dir_all(dir.path().join("alarms")).unwrap();
-    std::fs::copy(fixture("every-widget.json"), dir.path().join("dashboards/every-widget.json")).unwrap();
+    std::fs::copy(
+        fixture("every-widget.json"),
+        dir.path().join("dashboards/every-widget.json"),
+    )
+    .unwrap();
     for f in ["jobs-failed-high.toml", "topics.toml"] {
-        std::fs::copy(repo().join("alarms").join(f), dir.path().join("alarms").join(f)).unwrap();
+        std::fs::copy(
+            repo().join("alarms").join(f),
+            dir.path().join("alarms").join(f),
+        )
+        .unwrap();
     }
     dir
 }
@@ -38,7 +51,11 @@ pub fn fixture_root() -> tempfile::TempDir {
 pub fn preview_fixture() -> (DashboardPreview, Vec<Problem>) {
     let root = fixture_root();
     let mut problems = Vec::new();
-    let defs = aistudio_preview::load_definitions(root.path(), &Placeholders::defaults("dev", "us-east-1"), &mut problems);
+    let defs = aistudio_preview::load_definitions(
+        root.path(),
+        &Placeholders::defaults("dev", "us-east-1"),
+        &mut problems,
+    );
     let mut store = DatumStore::default();
     aistudio_preview::datums::read_file(&fixture("small.ndjson"), &mut store, &mut problems);
     let range = aistudio_preview::range_of(&store, None).unwrap();
@@ -60,7 +77,18 @@ pub fn describe(w: &WidgetPreview, problems: &[Problem]) -> String {
     let _ = writeln!(
         out,
         "widget {} \"{}\" type={} status={} cell={},{} {}x{} px={},{} {}x{}",
-        w.widget.index, w.widget.title, w.widget.kind_name, w.body.status(), c.x, c.y, c.width, c.height, r.left, r.top, r.width, r.height
+        w.widget.index,
+        w.widget.title,
+        w.widget.kind_name,
+        w.body.status(),
+        c.x,
+        c.y,
+        c.width,
+        c.height,
+        r.left,
+        r.top,
+        r.width,
+        r.height
     );
     match &w.body {
         Body::Chart(chart) => {
@@ -77,7 +105,11 @@ pub fn describe(w: &WidgetPreview, problems: &[Problem]) -> String {
                 );
             }
             for s in &chart.series {
-                let points: Vec<String> = s.points.iter().map(|(t, v)| format!("{t}={}", num(*v))).collect();
+                let points: Vec<String> = s
+                    .points
+                    .iter()
+                    .map(|(t, v)| format!("{t}={}", num(*v)))
+                    .collect();
                 let _ = writeln!(
                     out,
                     "series \"{}\" row={} axis={} color={:?} missing={:?}: {}",
@@ -90,7 +122,13 @@ pub fn describe(w: &WidgetPreview, problems: &[Problem]) -> String {
                 );
             }
             for a in &chart.annotations {
-                let _ = writeln!(out, "annotation {} \"{}\" right={}", num(a.value), a.label, a.right);
+                let _ = writeln!(
+                    out,
+                    "annotation {} \"{}\" right={}",
+                    num(a.value),
+                    a.label,
+                    a.right
+                );
             }
         }
         Body::Single(values) => {
@@ -99,7 +137,11 @@ pub fn describe(w: &WidgetPreview, problems: &[Problem]) -> String {
             }
         }
         Body::Text(md) => {
-            let _ = writeln!(out, "html {}", aistudio_preview::html::markdown_html(md).trim());
+            let _ = writeln!(
+                out,
+                "html {}",
+                aistudio_preview::html::markdown_html(md).trim()
+            );
         }
         Body::Alarms(states) => {
             for s in states {
@@ -114,7 +156,11 @@ pub fn describe(w: &WidgetPreview, problems: &[Problem]) -> String {
     for p in problems.iter().filter(|p| p.place.starts_with(&prefix)) {
         let line = p.to_string();
         // The definitions root is a temporary folder: keep the file name only.
-        let file = Path::new(&p.file).file_name().unwrap().to_string_lossy().into_owned();
+        let file = Path::new(&p.file)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let _ = writeln!(out, "problem {}", line.replacen(&p.file, &file, 1));
     }
     out
