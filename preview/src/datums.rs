@@ -16,6 +16,10 @@ use crate::stats;
 /// (a file of garbage must not flood the terminal).
 pub const MAX_LINE_PROBLEMS: usize = 10;
 
+/// The largest datum file read: ten times the sidecar's rotation size (100 MiB,
+/// `[metrics] file_max_bytes`); a bigger file is not one the sidecar wrote.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// A metric: namespace, name and dimensions sorted by name (CloudWatch treats a dimension
 /// set as unordered).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -227,6 +231,7 @@ pub fn parse_line(line: &str) -> Result<(MetricKey, Datum), String> {
     let raw: RawDatum = serde_json::from_str(line).map_err(|e| {
         format!("not a metric datum ({e}); each line is one JSON MetricDatum with its Namespace")
     })?;
+    // Accepted and not needed: the preview aggregates into each widget's period.
     let _ = raw.storage_resolution;
     let observation = observation(&raw)?;
     let key = MetricKey::new(
@@ -251,6 +256,19 @@ pub fn parse_line(line: &str) -> Result<(MetricKey, Datum), String> {
 /// [`MAX_LINE_PROBLEMS`], then one line with the count), an unreadable file one problem.
 pub fn read_file(path: &Path, store: &mut DatumStore, problems: &mut Vec<Problem>) {
     let file = path.display().to_string();
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_FILE_BYTES {
+            problems.push(Problem::error(
+                &file,
+                "",
+                format!(
+                    "{} bytes is more than the {MAX_FILE_BYTES} a datum file may have; give the sidecar's metrics.ndjson",
+                    meta.len()
+                ),
+            ));
+            return;
+        }
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {

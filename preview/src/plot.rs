@@ -354,6 +354,68 @@ fn stacked_points(chart: &Chart) -> Vec<Vec<(i64, f64)>> {
         .collect()
 }
 
+/// The chart's coordinates: time on x, a left and a right y axis.
+type TimeChart<'a, DB> = plotters::chart::DualCoordChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+    Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Horizontal annotations: a line with its label on its axis, or a legend entry when it is
+/// far above the data.
+fn draw_annotations<DB: DrawingBackend>(
+    cc: &mut TimeChart<'_, DB>,
+    chart: &Chart,
+    (from, to): (i64, i64),
+    values: &dyn Fn(bool) -> Vec<f64>,
+) -> DrawResult {
+    for a in &chart.annotations {
+        let color = a
+            .color
+            .as_deref()
+            .and_then(parse_color)
+            .unwrap_or(ANNOTATION);
+        let axis_max = if a.right {
+            chart.right.max
+        } else {
+            chart.left.max
+        };
+        if !on_scale(a.value, &values(a.right), axis_max) {
+            let legend = move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(1))
+            };
+            let label = format!("{} ({}, above the range)", a.label, number(a.value));
+            cc.draw_series(LineSeries::new(
+                Vec::<(i64, f64)>::new(),
+                color.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label(label)
+            .legend(legend);
+            continue;
+        }
+        let line = LineSeries::new(vec![(from, a.value), (to, a.value)], color.stroke_width(1));
+        let text = Text::new(
+            a.label.clone(),
+            (from, a.value),
+            (FONT, 11)
+                .into_font()
+                .color(&color)
+                .pos(Pos::new(HPos::Left, VPos::Bottom)),
+        );
+        if a.right {
+            cc.draw_secondary_series(line).map_err(err)?;
+            cc.draw_secondary_series(std::iter::once(text))
+                .map_err(err)?;
+        } else {
+            cc.draw_series(line).map_err(err)?;
+            cc.draw_series(std::iter::once(text)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult {
     let from = chart
         .series
@@ -450,49 +512,7 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) 
             anno.map_err(err)?.label(label).legend(legend);
         }
     }
-    for a in &chart.annotations {
-        let color = a
-            .color
-            .as_deref()
-            .and_then(parse_color)
-            .unwrap_or(ANNOTATION);
-        let axis_max = if a.right {
-            chart.right.max
-        } else {
-            chart.left.max
-        };
-        if !on_scale(a.value, &values(a.right), axis_max) {
-            let legend = move |(x, y): (i32, i32)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(1))
-            };
-            let label = format!("{} ({}, above the range)", a.label, number(a.value));
-            cc.draw_series(LineSeries::new(
-                Vec::<(i64, f64)>::new(),
-                color.stroke_width(1),
-            ))
-            .map_err(err)?
-            .label(label)
-            .legend(legend);
-            continue;
-        }
-        let line = LineSeries::new(vec![(from, a.value), (to, a.value)], color.stroke_width(1));
-        let text = Text::new(
-            a.label.clone(),
-            (from, a.value),
-            (FONT, 11)
-                .into_font()
-                .color(&color)
-                .pos(Pos::new(HPos::Left, VPos::Bottom)),
-        );
-        if a.right {
-            cc.draw_secondary_series(line).map_err(err)?;
-            cc.draw_secondary_series(std::iter::once(text))
-                .map_err(err)?;
-        } else {
-            cc.draw_series(line).map_err(err)?;
-            cc.draw_series(std::iter::once(text)).map_err(err)?;
-        }
-    }
+    draw_annotations(&mut cc, chart, (from, to), &values)?;
     cc.configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
         .label_font((FONT, 11).into_font().color(&BLACK))

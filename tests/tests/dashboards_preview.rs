@@ -57,7 +57,7 @@ fn bad_input_is_one_line_per_problem_and_the_rest_is_still_written() {
     let data = ws.path().join("metrics.ndjson");
     std::fs::write(
         &data,
-        "{\"Namespace\":\"AIStudio/Streaming\",\"MetricName\":\"JobsCreated\",\"Dimensions\":[{\"Name\":\"Environment\",\"Value\":\"dev\"}],\"Timestamp\":1796121000,\"Unit\":\"Count\",\"StatisticValues\":{\"SampleCount\":3.0,\"Sum\":3.0,\"Minimum\":1.0,\"Maximum\":1.0}}\nnot a datum\n",
+        "{\"Namespace\":\"AIStudio/Streaming\",\"MetricName\":\"JobsCreated\",\"Dimensions\":[{\"Name\":\"Environment\",\"Value\":\"dev\"}],\"Timestamp\":1796121000,\"Unit\":\"Count\",\"StatisticValues\":{\"SampleCount\":3.0,\"Sum\":3.0,\"Minimum\":1.0,\"Maximum\":1.0}}\nnot a datum\n{\"Namespace\":\"N\",\"MetricName\":\"M\",\"Timestamp\":\"alice.smith@example.com\"}\n",
     )
     .unwrap();
     let out = ws.path().join("previews");
@@ -101,9 +101,17 @@ fn bad_input_is_one_line_per_problem_and_the_rest_is_still_written() {
         ]),
         "{stderr}"
     );
-    assert_eq!(errors.len(), 4, "{stderr}");
+    // A message quoting the input is redacted, on the terminal and in the index page.
     assert!(
-        stderr.contains("aistudio-sidecar: error: 4 problem(s) in the input"),
+        has(&["metrics.ndjson", "line 3", "[REDACTED:email]"]),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("alice.smith@example.com"), "{stderr}");
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains("[REDACTED:email]") && !index.contains("alice.smith"));
+    assert_eq!(errors.len(), 5, "{stderr}");
+    assert!(
+        stderr.contains("aistudio-sidecar: error: 5 problem(s) in the input"),
         "{stderr}"
     );
     // Everything else was written: the four shipped dashboards and the log one, and the index.

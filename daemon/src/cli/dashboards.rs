@@ -113,10 +113,12 @@ pub async fn execute(args: DashboardsArgs, mut aws: AwsConfig) -> anyhow::Result
         )
     };
     let Some(range) = aistudio_preview::range_of(store.as_ref(), range) else {
+        redact(&mut problems);
         report(&problems);
         anyhow::bail!("no datums to preview from {source}: run the sidecar (or the demo) first, or check --data");
     };
     let previews = aistudio_preview::build(&defs, store.as_ref(), range, &mut problems);
+    redact(&mut problems);
     let about = About { env, source };
     let written = aistudio_preview::html::write_all(&out, &previews, &about, &problems)
         .context("cannot write the previews")?;
@@ -137,15 +139,22 @@ pub async fn execute(args: DashboardsArgs, mut aws: AwsConfig) -> anyhow::Result
     Ok(())
 }
 
-/// Prints each problem on its own line, through the default redactor like every message of
-/// the sidecar (a datum line or a dashboard may quote anything).
-fn report(problems: &[aistudio_preview::Problem]) {
-    let redactor = Redactor::new(&RedactConfig::default()).ok();
+/// Passes each problem's text through the default redactor, like every message of the
+/// sidecar (a datum line or a dashboard may quote anything), before it is printed or written
+/// into the index page.
+fn redact(problems: &mut [aistudio_preview::Problem]) {
+    let Ok(redactor) = Redactor::new(&RedactConfig::default()) else {
+        return;
+    };
     for p in problems {
-        let line = p.to_string();
-        let clean = redactor
-            .as_ref()
-            .map_or(line.clone(), |r| r.redact_str(&line).into_owned());
-        eprintln!("{clean}");
+        p.message = redactor.redact_str(&p.message).into_owned();
+        p.file = redactor.redact_str(&p.file).into_owned();
+    }
+}
+
+/// Prints each problem on its own line.
+fn report(problems: &[aistudio_preview::Problem]) {
+    for p in problems {
+        eprintln!("{p}");
     }
 }
