@@ -20,6 +20,14 @@ PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash 2>/dev/null || true; fi
 export PATH
 
+# Debian's chromium for the dashboard previews' browser test (aistudio-preview, tests/browser.rs).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium (apt-get)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+fi
+
 for tool in cargo rustfmt; do
   command -v "$tool" >/dev/null || { echo "missing $tool: install Rust with rustup (https://rustup.rs)"; exit 1; }
 done

@@ -47,6 +47,9 @@ impl From<&Samples> for SidecarStats {
     }
 }
 
+/// Folder of the dashboard previews inside the output folder.
+pub const PREVIEW_DIR: &str = "previews";
+
 /// What happened, written to `summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -78,11 +81,19 @@ pub struct Summary {
     pub out: PathBuf,
     /// Why `provision render` failed, if it did.
     pub provision_error: Option<String>,
+    /// Why `dashboards preview` failed, if it did.
+    #[serde(default)]
+    pub preview_error: Option<String>,
     /// Where the raw logs were kept (`--work-dir`).
     pub kept_work_dir: Option<PathBuf>,
 }
 
 impl Summary {
+    /// The previews' index page.
+    pub fn preview_index(&self) -> PathBuf {
+        self.out.join(PREVIEW_DIR).join("index.html")
+    }
+
     /// Writes `summary.json` and `report.md` into `out`.
     pub fn write(&self, out: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
@@ -186,6 +197,13 @@ impl Summary {
                 o.join("provision").display()
             )),
             Some(e) => f.push(format!("- dashboards and alarms: render failed: {e}")),
+        }
+        match &self.preview_error {
+            None => f.push(format!(
+                "- `{}`: the dashboards drawn from these metrics (HTML pages and PNGs)",
+                self.preview_index().display()
+            )),
+            Some(e) => f.push(format!("- dashboard previews: failed: {e}")),
         }
         f.push(format!(
             "- `{}`: the sidecar's own log (redacted)",

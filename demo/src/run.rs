@@ -96,6 +96,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     screen.finish(&final_frame);
 
     let provision_error = render_definitions(&opts, &bins, &folders).await?;
+    let preview_error = preview_dashboards(&opts, &bins, &folders, aws).await?;
     if let Some(path) = &opts.secrets_out {
         std::fs::write(path, serde_json::to_vec_pretty(&generator.secrets())?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -115,10 +116,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         sidecar_exit: statuses.1.code(),
         out: folders.out.clone(),
         provision_error,
+        preview_error,
         kept_work_dir: opts.work_dir.as_ref().map(|_| folders.work.clone()),
     };
     summary.write(&folders.out)?;
     println!("{}", summary.where_it_went());
+    // The pages are written even when some input was bad (the error says what).
+    if summary.preview_index().is_file() {
+        println!("Dashboard previews: {}", summary.preview_index().display());
+    }
     anyhow::ensure!(
         summary.server_exit == Some(0) && summary.sidecar_exit == Some(0),
         "server exited {:?}, sidecar exited {:?} (see {})",
@@ -422,4 +428,30 @@ async fn render_definitions(
         .context("running aistudio-sidecar provision render")?;
     Ok((!render.status.success())
         .then(|| String::from_utf8_lossy(&render.stderr).trim().to_owned()))
+}
+
+/// Dashboard previews drawn from this run's datums (the file, or CloudWatch in AWS mode),
+/// into `out/previews`; the error text if the preview failed (reported, not fatal).
+async fn preview_dashboards(
+    opts: &Options,
+    bins: &Binaries,
+    folders: &Folders,
+    aws: bool,
+) -> anyhow::Result<Option<String>> {
+    let mut cmd = tokio::process::Command::new(&bins.sidecar);
+    cmd.args(["dashboards", "preview", "--env", &opts.env, "--out"])
+        .arg(folders.out.join(report::PREVIEW_DIR))
+        .arg("--dir")
+        .arg(&opts.definitions);
+    if aws {
+        cmd.args(["--cloudwatch", "--minutes", "30"]);
+    } else {
+        cmd.arg("--data").arg(&folders.metrics_file);
+    }
+    let preview = cmd
+        .output()
+        .await
+        .context("running aistudio-sidecar dashboards preview")?;
+    Ok((!preview.status.success())
+        .then(|| String::from_utf8_lossy(&preview.stderr).trim().to_owned()))
 }

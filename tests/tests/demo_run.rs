@@ -354,4 +354,50 @@ fn demo_outputs_match_what_went_in() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("logs.ndjson") && report.contains("metrics.ndjson"));
     assert!(report.contains(&format!("| lines in (server + app) | {} |", raw.len())));
+
+    // The previews of the demo's own datums: an index page printed at the end, and data in
+    // every AIStudio/Streaming widget of these two dashboards (a widget without data means
+    // a metric, dimension or stat the sidecar does not publish as the dashboard reads it).
+    let index = out.join("previews").join("index.html");
+    assert!(index.is_file(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Dashboard previews: {}", index.display())),
+        "{stdout}"
+    );
+    assert!(report.contains("previews"), "{report}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("previews/preview.json")).unwrap()).unwrap();
+    for stem in ["streaming-jobs", "application-performance"] {
+        let definition: Value = serde_json::from_slice(
+            &std::fs::read(root().join("dashboards").join(format!("{stem}.json"))).unwrap(),
+        )
+        .unwrap();
+        let preview = manifest["dashboards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == format!("aistudio-dev-{stem}"))
+            .unwrap_or_else(|| panic!("no preview of {stem}: {manifest}"));
+        let mut checked = 0;
+        for (i, widget) in definition["widgets"].as_array().unwrap().iter().enumerate() {
+            // Rows naming the namespace; "." rows continue one of them. SEARCH-only widgets
+            // name it inside a string and are not previewed.
+            let reads_app = widget["properties"]["metrics"]
+                .as_array()
+                .is_some_and(|rows| rows.iter().any(|r| r[0] == "AIStudio/Streaming"));
+            if !reads_app {
+                continue;
+            }
+            let got = &preview["widgets"][i];
+            assert_eq!(
+                got["status"], "data",
+                "{stem} widget {i} has no data: {got}"
+            );
+            checked += 1;
+        }
+        assert!(
+            checked >= 3,
+            "{stem}: only {checked} AIStudio/Streaming widgets"
+        );
+    }
 }

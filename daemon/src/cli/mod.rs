@@ -1,6 +1,7 @@
 //! Command line of `aistudio-sidecar`: one subcommand per verb, errors reported at the edge.
 
 mod alarms;
+mod dashboards;
 mod own_logs;
 mod relay;
 
@@ -49,6 +50,8 @@ pub enum Command {
     Alarms(alarms::AlarmsArgs),
     /// SNS → Slack relay: verify every SNS message, post alarms to a Slack webhook.
     Relay(relay::RelayArgs),
+    /// Dashboard previews from metric datums: `dashboards preview --env ENV --data FILE --out DIR`.
+    Dashboards(dashboards::DashboardsArgs),
 }
 
 /// Runs the chosen verb and maps the outcome to the process exit code.
@@ -96,5 +99,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Alarms(args) => alarms::execute(args),
         Command::Relay(args) => relay::execute(args).await,
+        Command::Dashboards(args) => {
+            let config = SidecarConfig::load(None).context("cannot load the sidecar config")?;
+            dashboards::execute(args, config.aws).await
+        }
     }
 }
