@@ -100,17 +100,7 @@ fn datum_count(d: &Value) -> f64 {
 
 /// Mean of `metric` over datums carrying the dimension `name` = `value`.
 fn mean_where(datums: &[Value], metric: &str, name: &str, value: &str) -> f64 {
-    let chosen: Vec<&Value> = datums
-        .iter()
-        .filter(|d| d["MetricName"] == metric)
-        .filter(|d| {
-            d["Dimensions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|x| x["Name"] == name && x["Value"] == value)
-        })
-        .collect();
+    let chosen: Vec<&Value> = with_dimension(datums, metric, name, value).collect();
     let count: f64 = chosen.iter().map(|d| datum_count(d)).sum();
     assert!(count > 0.0, "no {metric} datums for {name}={value}");
     chosen.iter().map(|d| datum_sum(d)).sum::<f64>() / count
@@ -158,18 +148,28 @@ fn failure_rate_over_the_run(datums: &[Value]) -> (f64, f64, alarm_eval::State) 
     )
 }
 
-/// Sum of `metric` over datums carrying the dimension `name` = `value`.
-fn sum_where(datums: &[Value], metric: &str, name: &str, value: &str) -> u64 {
+/// The datums of `metric` carrying the dimension `name` = `value`.
+fn with_dimension<'a>(
+    datums: &'a [Value],
+    metric: &'a str,
+    name: &'a str,
+    value: &'a str,
+) -> impl Iterator<Item = &'a Value> {
     datums
         .iter()
-        .filter(|d| d["MetricName"] == metric)
-        .filter(|d| {
+        .filter(move |d| d["MetricName"] == metric)
+        .filter(move |d| {
             d["Dimensions"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .any(|x| x["Name"] == name && x["Value"] == value)
         })
+}
+
+/// Sum of `metric` over datums carrying the dimension `name` = `value`.
+fn sum_where(datums: &[Value], metric: &str, name: &str, value: &str) -> u64 {
+    with_dimension(datums, metric, name, value)
         .map(datum_sum)
         .sum::<f64>() as u64
 }

@@ -71,16 +71,20 @@ fn grants_by_resource(policy: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for st in policy["Statement"].as_array().unwrap() {
         let resource = st["Resource"].as_str().unwrap().to_owned();
-        let actions: Vec<&str> = match &st["Action"] {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-            other => panic!("bad Action {other}"),
-        };
-        for a in actions {
+        for a in statement_actions(st) {
             out.insert((a.to_owned(), resource.clone()));
         }
     }
     out
+}
+
+/// A statement's `Action`, a string or a list.
+fn statement_actions(st: &Value) -> Vec<&str> {
+    match &st["Action"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+        other => panic!("bad Action {other}"),
+    }
 }
 
 /// A star-only action granted on anything but `*` is granted on nothing.
@@ -185,12 +189,7 @@ fn granted(policy: &Value) -> BTreeSet<String> {
     for st in policy["Statement"].as_array().unwrap() {
         assert_eq!(st["Effect"], "Allow", "{st}");
         assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none());
-        let actions: Vec<&str> = match &st["Action"] {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-            other => panic!("bad Action {other}"),
-        };
-        for a in actions {
+        for a in statement_actions(st) {
             assert!(!a.contains('*'), "wildcard action {a}");
             assert!(out.insert(a.to_owned()), "{a} granted twice");
         }
@@ -300,8 +299,7 @@ fn provisioning_policy_grants_exactly_the_provision_calls() {
     for st in policy["Statement"].as_array().unwrap() {
         let resource = st["Resource"].as_str().unwrap();
         if resource == "*" {
-            for a in st["Action"].as_array().unwrap() {
-                let a = a.as_str().unwrap();
+            for a in statement_actions(st) {
                 let (_, action) = a.split_once(':').unwrap();
                 assert!(
                     action.starts_with("List")
