@@ -330,23 +330,7 @@ impl SidecarConfig {
         }
         problems.extend(self.metrics.problems());
         for (index, file) in self.sources.file.iter().enumerate() {
-            if file.include.is_empty() {
-                problems.push(format!(
-                    "sources.file[{index}].include: empty; give at least one glob"
-                ));
-            }
-            problems.extend(out_of_range(
-                &format!("sources.file[{index}].poll_interval_ms"),
-                file.poll_interval_ms,
-                &crate::sources::file::POLL_INTERVAL_MS_RANGE,
-            ));
-            for pattern in &file.include {
-                if let Err(err) = glob::Pattern::new(pattern) {
-                    problems.push(format!(
-                        "sources.file[{index}].include: `{pattern}` is not a valid glob: {err}"
-                    ));
-                }
-            }
+            problems.extend(file.problems(index));
         }
         if self.sources.max_line_bytes == 0
             || self.sources.max_line_bytes > self.redact.max_line_bytes

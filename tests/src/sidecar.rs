@@ -77,6 +77,36 @@ impl Sidecar {
         env: &[(&str, String)],
         stdin: Stdio,
     ) -> anyhow::Result<Self> {
+        Self::spawn(api_port, dir, config, env, stdin, None)
+    }
+
+    /// [`Sidecar::start`] as another user (`uid`, `gid`), for a test run as root that needs
+    /// file permissions to apply to the sidecar. `dir` must be writable by that user.
+    pub fn start_as(
+        uid: u32,
+        gid: u32,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        Self::spawn(
+            free_port(),
+            dir,
+            config,
+            env,
+            Stdio::null(),
+            Some((uid, gid)),
+        )
+    }
+
+    fn spawn(
+        api_port: u16,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, String)],
+        stdin: Stdio,
+        user: Option<(u32, u32)>,
+    ) -> anyhow::Result<Self> {
         // The API address goes into the test's own `[api]` section when it has one.
         let address = format!("address = \"127.0.0.1:{api_port}\"\n");
         let body = match config.find("[api]\n") {
@@ -106,6 +136,10 @@ impl Sidecar {
         }
         for (name, value) in env {
             cmd.env(name, value);
+        }
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
         }
         let child = cmd.spawn()?;
         Ok(Self {

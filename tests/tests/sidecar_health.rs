@@ -1,7 +1,8 @@
 //! `/health` tells the truth about the real sidecar: a sink that never delivers (a black-hole
 //! endpoint) is `degraded` with `not_delivering`, answered 503 only when the operator asked
-//! for it; a sink whose every write fails (`/dev/full`) is `degraded` with `dropping_events`
-//! and every failed write is counted; each change of state is logged once, not per poll.
+//! for it; a sink whose every write fails (`/dev/full`) holds its events, is `degraded` with
+//! `not_delivering`, and every failed write is counted; each change of state is logged once,
+//! not per poll.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -108,25 +109,58 @@ async fn a_sink_that_never_delivers_is_degraded_and_503_when_asked() {
 }
 
 #[tokio::test]
-async fn a_sink_failing_every_write_is_degraded_and_counted() {
+async fn a_sink_failing_every_write_holds_its_events_is_degraded_and_counted() {
     let ws = Workspace::new();
     let config = format!(
-        "{}[sinks.file]\npath = \"/dev/full\"\n[api]\ndegraded_after_secs = {DEGRADED_AFTER_SECS}\n",
+        "shutdown_deadline_secs = 1\n{}[sinks.file]\npath = \"/dev/full\"\n[api]\ndegraded_after_secs = {DEGRADED_AFTER_SECS}\n",
         file_source(&ws, 3000)
     );
     let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
+    // Every failed write is counted as a retry, and the events are held, not dropped.
     sidecar
-        .wait_metric_at_least("aistudio_sidecar_events_dropped_total", 3000.0, LIMIT)
+        .wait_metric_at_least("aistudio_sidecar_retries_total", 3.0, LIMIT)
         .await;
-    let errors = sidecar
-        .metric("aistudio_sidecar_sink_errors_total")
-        .await
-        .unwrap_or(0.0);
-    assert!(errors >= 1.0, "failed writes are counted: {errors}");
     let (code, body) = wait_status(&sidecar, "degraded").await;
     assert_eq!(code, 200, "the default keeps 200 with a degraded body");
-    assert_eq!(body["reasons"], serde_json::json!(["dropping_events"]));
+    assert_eq!(body["reasons"], serde_json::json!(["not_delivering"]));
     assert_eq!(body["events_shipped"], 0);
+    assert_eq!(
+        sidecar
+            .metric("aistudio_sidecar_events_dropped_total")
+            .await,
+        Some(0.0),
+        "held, not dropped, while running"
+    );
+    // The failing state is logged once, however many attempts fail.
+    let retries = sidecar
+        .metric("aistudio_sidecar_retries_total")
+        .await
+        .unwrap_or(0.0);
+    assert!(retries >= 3.0);
+    assert_eq!(
+        sidecar.stderr().matches("local sink write failed").count(),
+        1,
+        "{}",
+        sidecar.stderr()
+    );
+    // At the deadline the held events are failed back (the file checkpoint stays before
+    // them) and the process exits on time.
+    let stop = std::time::Instant::now();
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    assert!(
+        stop.elapsed() < Duration::from_secs(3),
+        "exited {:?} after SIGTERM with a 1 s deadline",
+        stop.elapsed()
+    );
+    let checkpoint =
+        std::fs::read_to_string(ws.path("data/checkpoints-0.json")).unwrap_or_default();
+    let offset = serde_json::from_str::<serde_json::Value>(&checkpoint)
+        .ok()
+        .and_then(|v| v["files"][0]["offset"].as_u64())
+        .unwrap_or(0);
+    assert_eq!(
+        offset, 0,
+        "nothing was written, so nothing is checkpointed: {checkpoint}"
+    );
 }

@@ -1,10 +1,14 @@
-//! Local sinks: NDJSON to a size-rotated file (the embedded default) or to stdout.
+//! Local sinks: NDJSON to a size-rotated file (the embedded default) or to stdout, whole
+//! lines only, holding what a full disk refused until it fits.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use aistudio_core::backoff::Backoff;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::event::{fail_all, LogEvent};
 use crate::telemetry::{SidecarEvent, Telemetry};
@@ -35,6 +39,13 @@ fn default_max_files() -> u32 {
     DEFAULT_MAX_FILES
 }
 
+/// First wait after a failed write (a full disk, an I/O error)...
+const RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// ...and the longest, so space freed on the volume is used within two seconds.
+const RETRY_CAP: Duration = Duration::from_secs(2);
+/// A waiting sink looks at the shutdown deadline at least this often.
+const DEADLINE_CHECK: Duration = Duration::from_millis(50);
+
 /// Where a local sink writes.
 #[derive(Debug, Clone)]
 pub enum LocalTarget {
@@ -44,46 +55,133 @@ pub enum LocalTarget {
     Stdout,
 }
 
-/// Writes events until the channel closes. Each received group is flushed before its
-/// acknowledgements are released, so a checkpoint never runs ahead of the file.
-pub fn run_blocking(
-    target: LocalTarget,
-    mut rx: mpsc::Receiver<Vec<LogEvent>>,
-    telemetry: Telemetry,
-) {
-    let mut writer = match Writer::open(&target) {
-        Ok(writer) => writer,
-        Err(err) => {
-            tracing::error!(error = %err, "local sink cannot open its output; events are failed back");
-            while let Some(events) = rx.blocking_recv() {
-                fail_all(&events);
-                telemetry.emit(SidecarEvent::EventsDropped(events.len() as u64));
-                telemetry.queued(-(events.len() as i64));
+/// Opens the sink's output, so that start-up fails at once on a path it cannot write.
+pub fn open(target: LocalTarget) -> std::io::Result<LocalSink> {
+    Ok(LocalSink {
+        writer: Writer::open(&target)?,
+    })
+}
+
+/// An opened local sink, run on its own thread by [`LocalSink::run_blocking`].
+pub struct LocalSink {
+    writer: Writer,
+}
+
+impl LocalSink {
+    /// Writes events until the channel closes. Each received group is flushed before its
+    /// acknowledgements are released, so a checkpoint never runs ahead of the file. A failed
+    /// write (a full disk) leaves no half line: the file is cut back to its last whole line
+    /// and the same events are written again, with backoff, until they fit or `force` (the
+    /// shutdown deadline) fails them back to their source.
+    pub fn run_blocking(
+        mut self,
+        mut rx: mpsc::Receiver<Vec<LogEvent>>,
+        telemetry: Telemetry,
+        force: CancellationToken,
+    ) {
+        let mut failing = Failing::default();
+        while let Some(events) = rx.blocking_recv() {
+            let count = events.len();
+            match self.deliver(&events, &telemetry, &force, &mut failing) {
+                Ok(bytes) => {
+                    telemetry.emit(SidecarEvent::EventsShipped(count as u64));
+                    telemetry.emit(SidecarEvent::BytesShipped(bytes));
+                }
+                Err(err) => {
+                    fail_all(&events);
+                    telemetry.emit(SidecarEvent::SinkError);
+                    telemetry.emit(SidecarEvent::EventsDropped(count as u64));
+                    tracing::error!(error = %err, events = count, "local sink gave up on a write; a file source re-reads these events on the next start");
+                }
             }
-            return;
+            telemetry.queued(-(count as i64));
         }
-    };
-    while let Some(events) = rx.blocking_recv() {
-        let count = events.len();
-        telemetry.queued(-(count as i64));
-        match writer.write_all(&events) {
-            Ok(bytes) => {
-                telemetry.emit(SidecarEvent::EventsShipped(count as u64));
-                telemetry.emit(SidecarEvent::BytesShipped(bytes));
+    }
+
+    /// Writes `events` until they are written whole, the error is one that cannot pass (a
+    /// closed stdout), or the deadline passes.
+    fn deliver(
+        &mut self,
+        events: &[LogEvent],
+        telemetry: &Telemetry,
+        force: &CancellationToken,
+        failing: &mut Failing,
+    ) -> std::io::Result<u64> {
+        loop {
+            let err = match self.writer.write_all(events) {
+                Ok(bytes) => {
+                    failing.recovered();
+                    return Ok(bytes);
+                }
+                Err(err) => err,
+            };
+            if let Err(cut) = self.writer.cut_to_last_line() {
+                if failing.attempts == 0 {
+                    tracing::error!(error = %cut, "local sink cannot cut its output back to the last whole line");
+                }
             }
-            Err(err) => {
-                fail_all(&events);
-                telemetry.emit(SidecarEvent::SinkError);
-                telemetry.emit(SidecarEvent::EventsDropped(count as u64));
-                tracing::error!(error = %err, events = count, "local sink write failed");
+            if err.kind() == std::io::ErrorKind::BrokenPipe || force.is_cancelled() {
+                return Err(err);
+            }
+            telemetry.emit(SidecarEvent::Retried);
+            let wait = failing.failed(&err, events.len());
+            if !sleep_unless(wait, force) {
+                return Err(err);
             }
         }
     }
 }
 
+/// The failing state of the sink: logged once when it begins and once when it ends.
+#[derive(Default)]
+struct Failing {
+    backoff: Option<Backoff>,
+    attempts: u64,
+}
+
+impl Failing {
+    /// Notes a failed write; returns how long to wait before the next attempt.
+    fn failed(&mut self, err: &std::io::Error, events: usize) -> Duration {
+        self.attempts += 1;
+        let backoff = self.backoff.get_or_insert_with(|| {
+            tracing::warn!(error = %err, events, "local sink write failed; the file is cut back to its last whole line and the events are held and written again until it succeeds");
+            Backoff::new(RETRY_INITIAL, RETRY_CAP)
+        });
+        backoff.next_delay()
+    }
+
+    fn recovered(&mut self) {
+        if self.backoff.take().is_some() {
+            tracing::info!(failed_attempts = self.attempts, "local sink writing again");
+        }
+        self.attempts = 0;
+    }
+}
+
+/// Sleeps `wait` in slices; false if `force` was cancelled meanwhile.
+fn sleep_unless(wait: Duration, force: &CancellationToken) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if force.is_cancelled() {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(DEADLINE_CHECK));
+    }
+}
+
+enum Output {
+    File(std::fs::File),
+    Stdout(std::io::Stdout),
+}
+
 struct Writer {
     target: LocalTarget,
-    out: Box<dyn Write + Send>,
+    out: Output,
+    /// Bytes in the file that end in a whole line (all of them, after a successful write).
     written: u64,
     buf: Vec<u8>,
 }
@@ -98,8 +196,8 @@ fn ends_with_newline(file: &mut std::fs::File, len: u64) -> std::io::Result<bool
 
 impl Writer {
     fn open(target: &LocalTarget) -> std::io::Result<Self> {
-        let (out, written): (Box<dyn Write + Send>, u64) = match target {
-            LocalTarget::Stdout => (Box::new(std::io::stdout()), 0),
+        let (out, written) = match target {
+            LocalTarget::Stdout => (Output::Stdout(std::io::stdout()), 0),
             LocalTarget::File(config) => {
                 if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
@@ -117,7 +215,7 @@ impl Writer {
                     file.write_all(b"\n")?;
                     len += 1;
                 }
-                (Box::new(file), len)
+                (Output::File(file), len)
             }
         };
         Ok(Self {
@@ -134,16 +232,38 @@ impl Writer {
             self.buf.extend_from_slice(event.message.as_bytes());
             self.buf.push(b'\n');
         }
-        self.out.write_all(&self.buf)?;
-        self.out.flush()?;
+        match &mut self.out {
+            Output::File(file) => {
+                file.write_all(&self.buf)?;
+                file.flush()?;
+            }
+            Output::Stdout(stdout) => {
+                let mut lock = stdout.lock();
+                lock.write_all(&self.buf)?;
+                lock.flush()?;
+            }
+        }
         let bytes = self.buf.len() as u64;
         self.written += bytes;
         if let LocalTarget::File(config) = &self.target {
             if self.written >= config.max_bytes {
-                self.rotate(&config.clone())?;
+                // The lines are written: a failed rotation is retried after the next write,
+                // never taken for a failed write (which would write them twice).
+                if let Err(err) = self.rotate(&config.clone()) {
+                    tracing::warn!(error = %err, "local sink cannot rotate its file; trying again after the next write");
+                }
             }
         }
         Ok(bytes)
+    }
+
+    /// After a failed write, removes whatever part of it reached the file, so the next write
+    /// starts on a line of its own.
+    fn cut_to_last_line(&mut self) -> std::io::Result<()> {
+        match &self.out {
+            Output::File(file) => file.set_len(self.written),
+            Output::Stdout(_) => Ok(()),
+        }
     }
 
     fn rotate(&mut self, config: &FileSinkConfig) -> std::io::Result<()> {
@@ -210,7 +330,8 @@ mod tests {
         let telemetry = Telemetry::default();
         let worker = {
             let telemetry = telemetry.clone();
-            std::thread::spawn(move || run_blocking(target, rx, telemetry))
+            let sink = open(target).unwrap();
+            std::thread::spawn(move || sink.run_blocking(rx, telemetry, CancellationToken::new()))
         };
         for i in 0..4 {
             let events = vec![LogEvent {

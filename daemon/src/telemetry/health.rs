@@ -29,6 +29,8 @@ pub enum Reason {
     SinkUnauthorized,
     /// A disk buffer is at least 90 % full.
     BufferNearFull,
+    /// A file a source's globs match cannot be opened (its lines are not collected).
+    SourceUnreadable,
 }
 
 /// The overall state.
@@ -88,6 +90,9 @@ pub fn assess(telemetry: &Telemetry, policy: HealthPolicy, now: i64) -> Health {
         {
             reasons.push(Reason::BufferNearFull);
         }
+    }
+    if telemetry.unreadable_files() > 0 {
+        reasons.push(Reason::SourceUnreadable);
     }
     Health {
         status: if reasons.is_empty() {
@@ -186,5 +191,17 @@ mod tests {
             assess(&t, POLICY, now_ms()).reasons,
             vec![Reason::BufferNearFull]
         );
+    }
+
+    #[test]
+    fn an_unreadable_source_file_is_reported_until_it_opens() {
+        let t = Telemetry::default();
+        t.emit(SidecarEvent::SourceFileUnreadable);
+        assert_eq!(
+            assess(&t, POLICY, now_ms()).reasons,
+            vec![Reason::SourceUnreadable]
+        );
+        t.emit(SidecarEvent::SourceFileReadable);
+        assert!(assess(&t, POLICY, now_ms()).reasons.is_empty());
     }
 }

@@ -62,6 +62,10 @@ pub enum SidecarEvent {
     /// A sink was refused for its credentials or permissions (expired token, access denied)
     /// and holds its data until an operator fixes it.
     Unauthorized,
+    /// A file a source's globs match could not be opened (it is retried with backoff).
+    SourceFileUnreadable,
+    /// A file reported unreadable was opened.
+    SourceFileReadable,
 }
 
 /// One disk buffer's fill, kept by the buffer, read by `/health` and `/metrics`.
@@ -105,6 +109,8 @@ struct Counters {
     last_unauthorized_ms: AtomicI64,
     unauthorized: AtomicU64,
     corrupt_records: AtomicU64,
+    /// Files matched by a source's globs that cannot be opened now.
+    unreadable_files: AtomicI64,
     /// Each disk buffer's fill, registered when it opens.
     buffers: std::sync::Mutex<Vec<Arc<BufferGauge>>>,
     /// The metric stage's Prometheus output (application metrics and its own counters).
@@ -165,6 +171,12 @@ impl Telemetry {
             SidecarEvent::Unauthorized => {
                 c.unauthorized.fetch_add(1, Ordering::Relaxed);
                 c.last_unauthorized_ms.store(now_ms(), Ordering::Relaxed);
+            }
+            SidecarEvent::SourceFileUnreadable => {
+                c.unreadable_files.fetch_add(1, Ordering::Relaxed);
+            }
+            SidecarEvent::SourceFileReadable => {
+                c.unreadable_files.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
@@ -249,6 +261,11 @@ impl Telemetry {
     /// Events written to a disk buffer so far.
     pub fn spilled(&self) -> u64 {
         self.0.spilled.load(Ordering::Relaxed)
+    }
+
+    /// Files matched by a source's globs that cannot be opened now.
+    pub fn unreadable_files(&self) -> i64 {
+        self.0.unreadable_files.load(Ordering::Relaxed)
     }
 
     /// Events waiting for a sink.
@@ -347,6 +364,11 @@ impl Telemetry {
             out,
             "# HELP aistudio_sidecar_buffer_events Events handed to a sink and not yet delivered (queued, batched or in flight; spilled events count once read back).\n# TYPE aistudio_sidecar_buffer_events gauge\naistudio_sidecar_buffer_events {}",
             c.queued_events.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP aistudio_sidecar_source_files_unreadable Files a file source's globs match that cannot be opened (retried with backoff).\n# TYPE aistudio_sidecar_source_files_unreadable gauge\naistudio_sidecar_source_files_unreadable {}",
+            c.unreadable_files.load(Ordering::Relaxed)
         );
         if let Ok(buffers) = c.buffers.lock() {
             let _ = writeln!(

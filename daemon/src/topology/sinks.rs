@@ -56,7 +56,7 @@ pub async fn start_log_sinks(run: &Run) -> anyhow::Result<LogSinks> {
                 run.sinks
                     .spawn(tasks.track_future(sink.run(rx, run.force.clone())));
             }
-            SinkChoice::Local(target) => start_local_sink(run, &tasks, target, rx),
+            SinkChoice::Local(target) => start_local_sink(run, &tasks, target, rx)?,
         }
     }
     tasks.close();
@@ -91,17 +91,25 @@ fn start_local_sink(
     tasks: &TaskTracker,
     target: LocalTarget,
     rx: mpsc::Receiver<Vec<LogEvent>>,
-) {
+) -> anyhow::Result<()> {
     match &target {
         LocalTarget::File(f) => {
             tracing::info!(path = %f.path.display(), "no AWS settings or a file sink configured: writing redacted logs to a local file");
         }
         LocalTarget::Stdout => tracing::info!("writing redacted logs to stdout"),
     }
+    let sink = match &target {
+        LocalTarget::File(f) => crate::sinks::file::open(target.clone())
+            .with_context(|| format!("cannot open the file sink's output {}", f.path.display()))?,
+        LocalTarget::Stdout => crate::sinks::file::open(target.clone())
+            .context("cannot open stdout for the local sink")?,
+    };
     let telemetry = run.telemetry.clone();
+    let force = run.force.clone();
     let tracked = tasks.token();
     run.sinks.spawn_blocking(move || {
-        crate::sinks::file::run_blocking(target, rx, telemetry);
+        sink.run_blocking(rx, telemetry, force);
         drop(tracked);
     });
+    Ok(())
 }

@@ -1,7 +1,10 @@
 //! The file source: tails files matching globs in a shared volume, follows rename-and-create
-//! and copytruncate rotation, and resumes from acknowledged checkpoints.
+//! and copytruncate rotation, and resumes from acknowledged checkpoints. What it may open is
+//! [`paths`]' decision.
 
-use std::collections::{BTreeMap, HashSet};
+mod paths;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -13,11 +16,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use self::paths::PathPolicy;
 use super::checkpoint::{Checkpoints, ChunkAck, FileId, TrackKey, FINGERPRINT_BYTES};
 use super::{LineSplitter, RawChunk, ReadFrom};
 use crate::event::{Ack, AckGate};
 use crate::fingerprint::fingerprint;
 use crate::telemetry::{SidecarEvent, Telemetry};
+use aistudio_core::backoff::Backoff;
 use aistudio_core::clock::now_ms;
 
 /// How often an idle tailer looks for new lines, new files and rotations (Fluent Bit's tail
@@ -32,6 +37,17 @@ const SHUTDOWN_CHECK: Duration = Duration::from_millis(50);
 const CHECKPOINT_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes read per call.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
+/// A file "truncated" more often than this within [`TRUNCATION_WINDOW`] is not a log being
+/// appended to (a pseudo-file, a file rewritten in place in a loop): it is no longer read,
+/// rather than re-read from its start forever. logrotate's copytruncate at most hourly is far
+/// below it.
+const MAX_TRUNCATIONS: u32 = 10;
+/// The window [`MAX_TRUNCATIONS`] counts in.
+const TRUNCATION_WINDOW: Duration = Duration::from_secs(60);
+/// An unreadable file is tried again after a backoff starting here...
+const UNREADABLE_RETRY_INITIAL: Duration = Duration::from_secs(1);
+/// ...and never waiting longer than this, so a fixed permission is noticed within a minute.
+const UNREADABLE_RETRY_CAP: Duration = Duration::from_secs(60);
 
 /// `[[sources.file]]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -49,6 +65,44 @@ pub struct FileSourceConfig {
     /// Milliseconds between polls when there is nothing new to read.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// Follow symbolic links the globs match. Off by default; when on, a link is read only if
+    /// it resolves inside the directories the globs name, and never into `/proc`, `/sys` or
+    /// `/dev`.
+    #[serde(default)]
+    pub follow_symlinks: bool,
+}
+
+impl FileSourceConfig {
+    /// Every problem of `[[sources.file]]` number `index`, each naming its key and the fix.
+    pub fn problems(&self, index: usize) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.include.is_empty() {
+            problems.push(format!(
+                "sources.file[{index}].include: empty; give at least one glob"
+            ));
+        }
+        if !POLL_INTERVAL_MS_RANGE.contains(&self.poll_interval_ms) {
+            problems.push(format!(
+                "sources.file[{index}].poll_interval_ms: {} is out of range; allowed {}..={}",
+                self.poll_interval_ms,
+                POLL_INTERVAL_MS_RANGE.start(),
+                POLL_INTERVAL_MS_RANGE.end()
+            ));
+        }
+        for pattern in &self.include {
+            if let Err(err) = glob::Pattern::new(pattern) {
+                problems.push(format!(
+                    "sources.file[{index}].include: `{pattern}` is not a valid glob: {err}"
+                ));
+            }
+            if paths::in_pseudo_filesystem(&paths::glob_directory(pattern)) {
+                problems.push(format!(
+                    "sources.file[{index}].include: `{pattern}` reads from /proc, /sys or /dev, whose files are not logs; point it at the log directory"
+                ));
+            }
+        }
+        problems
+    }
 }
 
 fn default_poll_interval_ms() -> u64 {
@@ -79,6 +133,15 @@ struct Tailed {
     head_len: usize,
     head_fingerprint: u64,
     splitter: LineSplitter,
+    /// Truncations seen in the current [`TRUNCATION_WINDOW`], and when it began.
+    truncations: u32,
+    truncation_window_start: Instant,
+}
+
+/// A file that could not be opened: when to try again.
+struct Unreadable {
+    retry_at: Instant,
+    backoff: Backoff,
 }
 
 /// A running tailer's shared checkpoints: the topology saves them once the sinks drained.
@@ -101,6 +164,7 @@ pub fn spawn(
         })?;
     }
     let mut tailer = Tailer {
+        policy: PathPolicy::new(&config.include, config.follow_symlinks),
         config,
         checkpoints,
         tx,
@@ -109,6 +173,7 @@ pub fn spawn(
         gate,
         files: BTreeMap::new(),
         retired: HashSet::new(),
+        unreadable: HashMap::new(),
     };
     std::thread::Builder::new()
         .name("source-file".into())
@@ -124,8 +189,12 @@ struct Tailer {
     max_line_bytes: usize,
     gate: AckGate,
     files: BTreeMap<FileId, Tailed>,
-    /// Files rotated away and read to their end in this run: never read again.
+    /// Files rotated away and read to their end in this run (or truncated in a loop): never
+    /// read again.
     retired: HashSet<FileId>,
+    policy: PathPolicy,
+    /// Files that matched but could not be opened, each reported once and retried with backoff.
+    unreadable: HashMap<PathBuf, Unreadable>,
 }
 
 impl Tailer {
@@ -172,12 +241,9 @@ impl Tailer {
                 continue;
             };
             for path in paths.flatten() {
-                let Ok(meta) = std::fs::metadata(&path) else {
+                let Some(meta) = self.policy.admit(&path) else {
                     continue;
                 };
-                if !meta.is_file() {
-                    continue;
-                }
                 let id = FileId {
                     dev: meta.dev(),
                     ino: meta.ino(),
@@ -195,10 +261,37 @@ impl Tailer {
                 if self.retired.contains(&id) {
                     continue;
                 }
-                if let Err(err) = self.open(&path, id, meta.len(), first_scan) {
-                    tracing::warn!(path = %path.display(), error = %err, "file source: cannot open");
+                self.try_open(&path, id, meta.len(), first_scan);
+            }
+        }
+    }
+
+    /// Opens a newly matched file, or notes it unreadable: reported once, retried with backoff
+    /// and shown on `/health` until it opens.
+    fn try_open(&mut self, path: &Path, id: FileId, len: u64, first_scan: bool) {
+        if let Some(waiting) = self.unreadable.get(path) {
+            if Instant::now() < waiting.retry_at {
+                return;
+            }
+        }
+        match self.open(path, id, len, first_scan) {
+            Ok(()) => {
+                if self.unreadable.remove(path).is_some() {
+                    self.telemetry.emit(SidecarEvent::SourceFileReadable);
+                    tracing::info!(path = %path.display(), "file source: file readable again");
                 }
             }
+            Err(err) => match self.unreadable.get_mut(path) {
+                Some(waiting) => waiting.retry_at = Instant::now() + waiting.backoff.next_delay(),
+                None => {
+                    tracing::warn!(path = %path.display(), error = %err, "file source: cannot open; retrying with backoff until it can");
+                    self.telemetry.emit(SidecarEvent::SourceFileUnreadable);
+                    let mut backoff = Backoff::new(UNREADABLE_RETRY_INITIAL, UNREADABLE_RETRY_CAP);
+                    let retry_at = Instant::now() + backoff.next_delay();
+                    self.unreadable
+                        .insert(path.to_path_buf(), Unreadable { retry_at, backoff });
+                }
+            },
         }
     }
 
@@ -228,6 +321,8 @@ impl Tailer {
                 head_len: head.len(),
                 head_fingerprint: fingerprint(&head),
                 splitter: LineSplitter::new(self.max_line_bytes),
+                truncations: 0,
+                truncation_window_start: Instant::now(),
             },
         );
         Ok(())
@@ -243,6 +338,17 @@ impl Tailer {
         };
         if meta.len() < tailed.read_offset || head_changed(tailed) {
             // copytruncate: the file was emptied (and maybe refilled); start it over.
+            if truncated_too_often(tailed) {
+                tracing::error!(
+                    path = %tailed.path.display(),
+                    truncations = MAX_TRUNCATIONS,
+                    window_secs = TRUNCATION_WINDOW.as_secs(),
+                    "file source: file truncated too often to be a log that is appended to; no longer read (restart the sidecar to read it again)"
+                );
+                self.files.remove(&id);
+                self.retired.insert(id);
+                return Ok(false);
+            }
             let head = read_head(&tailed.file).unwrap_or_default();
             tracing::info!(path = %tailed.path.display(), "file source: truncation detected; reading from the start");
             if let Ok(mut cps) = self.checkpoints.lock() {
@@ -417,6 +523,17 @@ fn read_head(file: &File) -> std::io::Result<Vec<u8>> {
     }
     head.truncate(filled);
     Ok(head)
+}
+
+/// Counts one truncation; true once the file has been truncated more than
+/// [`MAX_TRUNCATIONS`] times within [`TRUNCATION_WINDOW`].
+fn truncated_too_often(tailed: &mut Tailed) -> bool {
+    if tailed.truncation_window_start.elapsed() > TRUNCATION_WINDOW {
+        tailed.truncations = 0;
+        tailed.truncation_window_start = Instant::now();
+    }
+    tailed.truncations += 1;
+    tailed.truncations > MAX_TRUNCATIONS
 }
 
 /// True when the first bytes we fingerprinted are no longer there (truncated and refilled
