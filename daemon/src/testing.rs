@@ -2,4 +2,7 @@
 //! builder, so the emulator tests can send exact datum sets, and the metric stage's counters.
 
 pub use crate::sinks::cloudwatch_metrics::{take_request, CloudWatchMetricsSink};
+/// Lines per chunk: a file sink's replay window after a crash (one written, unacknowledged
+/// chunk), which the kill tests bound duplicates by.
+pub use crate::sources::CHUNK_MAX_LINES;
 pub use crate::telemetry::prometheus::{Exporter, StageCounters};

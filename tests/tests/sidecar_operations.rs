@@ -273,16 +273,36 @@ async fn the_sidecars_own_logs_are_redacted() {
 }
 
 #[tokio::test]
+async fn a_sink_output_that_cannot_be_opened_fails_start_up() {
+    let ws = Workspace::new();
+    std::fs::write(ws.path("not-a-dir"), "x").unwrap();
+    let config = format!(
+        "[sinks.file]\npath = \"{}\"\n",
+        ws.path("not-a-dir").join("out.ndjson").display()
+    );
+    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::piped()).unwrap();
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(1),
+        "{}",
+        sidecar.stderr()
+    );
+    let stderr = sidecar.stderr();
+    assert!(
+        stderr.contains("cannot open the file sink's output"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn lines_a_sink_cannot_write_are_dropped_counted_and_published_for_the_alarm() {
     let ws = Workspace::new();
-    // The sink's directory is a regular file: the file cannot be opened, so every line is
-    // failed back and counted as dropped.
-    std::fs::write(ws.path("not-a-dir"), "x").unwrap();
+    // Every write fails (`/dev/full`): the sink holds the lines until the shutdown deadline,
+    // then fails them back, counted as dropped.
     let datums = ws.path("metrics.ndjson");
     let config = format!(
-        "environment = \"staging\"\n[sinks.file]\npath = \"{}\"\n\
+        "environment = \"staging\"\nshutdown_deadline_secs = 1\n[sinks.file]\npath = \"/dev/full\"\n\
          [metrics]\nmode = \"file\"\nfile_path = \"{}\"\n",
-        ws.path("not-a-dir").join("out.ndjson").display(),
         datums.display()
     );
     let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::piped()).unwrap();
@@ -290,15 +310,26 @@ async fn lines_a_sink_cannot_write_are_dropped_counted_and_published_for_the_ala
     for seq in 0..5 {
         writeln!(stdin, "{{\"level\":\"info\",\"seq\":{seq}}}").unwrap();
     }
-    // EOF: the source ends, the sink fails the lines back, the metric stage publishes its
-    // last period (after the log sink has finished) and the sidecar exits.
     sidecar.close_stdin();
-    let code = sidecar.wait_exit(LIMIT).await;
-    assert!(code.is_some(), "exited: {}", sidecar.stderr());
-    assert!(
+    sidecar
+        .wait_metric_at_least("aistudio_sidecar_retries_total", 1.0, LIMIT)
+        .await;
+    // Held, not dropped, while it runs; dropped when the deadline passes.
+    assert_eq!(
         sidecar
-            .stderr()
-            .contains("local sink cannot open its output"),
+            .metric("aistudio_sidecar_events_dropped_total")
+            .await,
+        Some(0.0)
+    );
+    sidecar.signal("TERM");
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        sidecar.stderr()
+    );
+    assert!(
+        sidecar.stderr().contains("local sink gave up on a write"),
         "{}",
         sidecar.stderr()
     );
