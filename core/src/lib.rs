@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod backoff;
+pub mod bounds;
 pub mod catalog;
 pub mod clock;
 pub mod limits;

@@ -84,7 +84,10 @@ fn split_message(text: &str, max: usize) -> Vec<&str> {
 /// A byte search, not a JSON parse: the redactor parses the line once already.
 pub fn line_timestamp_ms(line: &[u8]) -> Option<i64> {
     const KEY: &[u8] = b"\"timestamp\"";
-    let start = memchr::memmem::find(line, KEY)? + KEY.len();
+    // Built once: `memmem::find` builds a searcher per call, 2 % of the W1 pipeline's CPU.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let start = FINDER.find(line)? + KEY.len();
     let rest = &line[start..];
     let rest = trim_ascii_start(rest).strip_prefix(b":")?;
     let rest = trim_ascii_start(rest).strip_prefix(b"\"")?;

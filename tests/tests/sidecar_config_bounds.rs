@@ -34,6 +34,32 @@ fn absurd_values_are_refused_naming_the_allowed_range() {
     assert_eq!(code, Some(1), "run refuses it too: {stderr}");
 }
 
+#[test]
+fn every_sink_and_metric_interval_size_and_count_is_bounded() {
+    let ws = Workspace::new();
+    let path = ws.path("bad.toml");
+    std::fs::write(
+        &path,
+        "[sinks.cloudwatch_logs]\nlog_group = \"/aws/ecs/x\"\nbatch_timeout_ms = 0\nmax_in_flight = 500\n\
+         [metrics]\nflush_grace_ms = 3600000\nbatch_delay_ms = 999999\nmax_dimension_sets_per_metric = 0\n\
+         max_pending_datums = 50000000\nfile_max_bytes = 10\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_sidecar(&["validate", "--config", &path.display().to_string()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for line in [
+        "sinks.cloudwatch_logs.batch_timeout_ms: 0 is out of range; allowed 1..=60000",
+        "sinks.cloudwatch_logs.max_in_flight: 500 is out of range; allowed 1..=16",
+        "metrics.flush_grace_ms: 3600000 is out of range; allowed 0..=60000",
+        "metrics.batch_delay_ms: 999999 is out of range; allowed 0..=60000",
+        "metrics.max_dimension_sets_per_metric: 0 is out of range; allowed 1..=10000",
+        "metrics.max_pending_datums: 50000000 is out of range; allowed 1..=1000000",
+        "metrics.file_max_bytes: 10 is out of range; allowed 4096..=10737418240",
+    ] {
+        assert!(stderr.contains(line), "missing `{line}`: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn a_long_poll_interval_does_not_hold_the_shutdown() {
     let ws = Workspace::new();

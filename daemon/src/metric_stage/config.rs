@@ -1,6 +1,7 @@
 //! `[metrics]`: how log events become `AIStudio/Streaming` metrics (the rules, with the
 //! metric catalog as the default set) and where the datums go.
 
+use aistudio_core::bounds::out_of_range;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -32,6 +33,17 @@ pub const MISSING_DIMENSION_VALUE: &str = "unknown";
 pub const OVERFLOW_DIMENSION_VALUE: &str = "Other";
 /// Rotate the local datum file at this size.
 pub const DEFAULT_FILE_MAX_BYTES: u64 = 100 * 1024 * 1024;
+/// Allowed `flush_grace_ms` and `batch_delay_ms`: past a minute a datum misses the period its
+/// alarm evaluates.
+pub const DELAY_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=60_000;
+/// Allowed `max_dimension_sets_per_metric`: each set is one custom metric billed monthly;
+/// 10,000 per metric is already a cardinality accident.
+pub const MAX_DIMENSION_SETS_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000;
+/// Allowed `max_pending_datums`: about 200 bytes each, so the top is ~200 MB held during an
+/// outage.
+pub const MAX_PENDING_DATUMS_RANGE: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+/// Allowed `file_max_bytes`: at least one datum line, at most 10 GiB.
+pub const FILE_MAX_BYTES_RANGE: std::ops::RangeInclusive<u64> = 4_096..=10 * 1024 * 1024 * 1024;
 
 /// Fields whose values are unique per user, request or job (or carry free text): naming one
 /// as a dimension would create a CloudWatch metric per value (each billed) and publish an
@@ -258,12 +270,31 @@ impl MetricsConfig {
                 self.period_secs
             ));
         }
-        if self.max_dimension_sets_per_metric == 0 {
-            problems.push("metrics.max_dimension_sets_per_metric must be at least 1".into());
-        }
-        if self.max_pending_datums == 0 {
-            problems.push("metrics.max_pending_datums must be at least 1".into());
-        }
+        problems.extend(out_of_range(
+            "metrics.flush_grace_ms",
+            self.flush_grace_ms,
+            &DELAY_MS_RANGE,
+        ));
+        problems.extend(out_of_range(
+            "metrics.batch_delay_ms",
+            self.batch_delay_ms,
+            &DELAY_MS_RANGE,
+        ));
+        problems.extend(out_of_range(
+            "metrics.max_dimension_sets_per_metric",
+            self.max_dimension_sets_per_metric,
+            &MAX_DIMENSION_SETS_RANGE,
+        ));
+        problems.extend(out_of_range(
+            "metrics.max_pending_datums",
+            self.max_pending_datums,
+            &MAX_PENDING_DATUMS_RANGE,
+        ));
+        problems.extend(out_of_range(
+            "metrics.file_max_bytes",
+            self.file_max_bytes,
+            &FILE_MAX_BYTES_RANGE,
+        ));
         let rules = self.effective_rules();
         if rules.is_empty() && self.mode != MetricsMode::Off {
             problems.push(

@@ -1,5 +1,6 @@
 //! `[sinks.cloudwatch_logs]`: where and how log events go to CloudWatch Logs.
 
+use aistudio_core::bounds::out_of_range;
 use serde::{Deserialize, Serialize};
 
 pub use aistudio_core::limits::{DEFAULT_RETENTION_DAYS, VALID_RETENTION_DAYS};
@@ -8,6 +9,13 @@ pub const DEFAULT_BATCH_TIMEOUT_MS: u64 = 1000;
 /// Requests in flight per stream. One keeps lines with equal timestamps in order; CloudWatch
 /// accepts parallel calls to one stream since sequence tokens were dropped (2023).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1;
+/// Allowed `batch_timeout_ms`: 0 would send one event per call; past a minute, lines reach
+/// CloudWatch later than the one-minute alarms that read them.
+pub const BATCH_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
+/// Allowed `max_in_flight`: each request holds up to a 1 MiB batch in memory, and beyond 16
+/// one stream's calls are throttled (PutLogEvents: 5,000 TPS per account and region, shared
+/// by every task).
+pub const MAX_IN_FLIGHT_RANGE: std::ops::RangeInclusive<usize> = 1..=16;
 
 /// `[sinks.cloudwatch_logs]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -77,9 +85,16 @@ impl CloudWatchLogsSinkConfig {
                 self.retention_days, VALID_RETENTION_DAYS
             ));
         }
-        if self.max_in_flight == 0 {
-            problems.push("sinks.cloudwatch_logs.max_in_flight: must be at least 1".into());
-        }
+        problems.extend(out_of_range(
+            "sinks.cloudwatch_logs.batch_timeout_ms",
+            self.batch_timeout_ms,
+            &BATCH_TIMEOUT_MS_RANGE,
+        ));
+        problems.extend(out_of_range(
+            "sinks.cloudwatch_logs.max_in_flight",
+            self.max_in_flight,
+            &MAX_IN_FLIGHT_RANGE,
+        ));
         if let Some(stream) = &self.log_stream {
             if stream.is_empty() || stream.len() > 512 || stream.contains([':', '*']) {
                 problems.push(format!(
