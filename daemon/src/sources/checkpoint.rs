@@ -1,5 +1,6 @@
 //! File checkpoints: per file identity, the offset just past the last line every sink
-//! acknowledged; saved atomically so a restart resumes exactly there.
+//! acknowledged, and the ranges past it already delivered or held on a disk buffer; saved
+//! atomically so a restart re-reads exactly what is in neither.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,11 @@ pub struct FileCheckpoint {
     pub fingerprint_len: u64,
     /// Offset just past the last acknowledged line.
     pub offset: u64,
+    /// Byte ranges `[start, end)` past `offset` whose lines are delivered or on a sink's
+    /// disk buffer while an earlier chunk is not: a restart skips them, so a chunk that went
+    /// to disk behind one still in memory is replayed by the disk buffer alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done_ahead: Vec<(u64, u64)>,
     /// Last path seen, for operators reading the file.
     pub path: PathBuf,
 }
@@ -57,6 +63,7 @@ pub struct TrackKey {
 #[derive(Debug)]
 struct Pending {
     seq: u64,
+    start_offset: u64,
     end_offset: u64,
     state: PendingState,
 }
@@ -76,6 +83,10 @@ struct Tracked {
     pending: VecDeque<Pending>,
     /// A chunk was given up on: never move past it in this run; the next start re-reads it.
     stuck: bool,
+    /// Where the next chunk starts (the last chunk's end).
+    last_end: u64,
+    /// Ranges a previous run had done ahead of the offset, skipped by this run's reader.
+    carried: Vec<(u64, u64)>,
 }
 
 /// Acknowledged offsets of every file a source reads, and the file they are saved in.
@@ -146,7 +157,10 @@ impl Checkpoints {
 
     /// Where a saved file resumes, if the identity and the fingerprint both match.
     pub fn resume_offset(&self, id: FileId, head: &[u8]) -> Option<u64> {
-        let cp = self.saved.get(&id)?;
+        self.resumes(self.saved.get(&id)?, head)
+    }
+
+    fn resumes(&self, cp: &FileCheckpoint, head: &[u8]) -> Option<u64> {
         let len = usize::try_from(cp.fingerprint_len).ok()?;
         if head.len() < len || fingerprint(&head[..len]) != cp.fingerprint {
             return None;
@@ -162,9 +176,18 @@ impl Checkpoints {
             fingerprint: fingerprint(&head[..len]),
             fingerprint_len: len as u64,
             offset,
+            done_ahead: Vec::new(),
             path: path.to_path_buf(),
         };
-        self.saved.remove(&id);
+        // The ranges done ahead carry over only when resuming where that checkpoint stopped.
+        let carried = match self.saved.remove(&id) {
+            Some(saved) if self.resumes(&saved, head) == Some(offset) => saved
+                .done_ahead
+                .into_iter()
+                .filter(|&(start, end)| start >= offset && end > start)
+                .collect(),
+            _ => Vec::new(),
+        };
         self.tracked.insert(
             id,
             Tracked {
@@ -173,10 +196,21 @@ impl Checkpoints {
                 next_seq: 0,
                 pending: VecDeque::new(),
                 stuck: false,
+                last_end: offset,
+                carried,
             },
         );
         self.dirty = true;
         TrackKey { id, generation: 0 }
+    }
+
+    /// The ranges the reader of `key` skips: done ahead of its offset by an earlier run.
+    pub fn skips(&self, key: TrackKey) -> VecDeque<(u64, u64)> {
+        self.tracked
+            .get(&key.id)
+            .filter(|t| t.generation == key.generation)
+            .map(|t| t.carried.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The file was truncated (copytruncate): forget in-flight chunks, start over at 0.
@@ -188,6 +222,8 @@ impl Checkpoints {
         t.generation += 1;
         t.pending.clear();
         t.stuck = false;
+        t.last_end = 0;
+        t.carried.clear();
         t.checkpoint.offset = 0;
         t.checkpoint.fingerprint = fingerprint(&head[..len]);
         t.checkpoint.fingerprint_len = len as u64;
@@ -228,9 +264,11 @@ impl Checkpoints {
         t.next_seq += 1;
         t.pending.push_back(Pending {
             seq,
+            start_offset: t.last_end,
             end_offset,
             state: PendingState::InFlight,
         });
+        t.last_end = end_offset;
         Some(seq)
     }
 
@@ -244,6 +282,8 @@ impl Checkpoints {
         }
         if let Some(p) = t.pending.iter_mut().find(|p| p.seq == seq) {
             p.state = if delivered {
+                // Saved even when it is not at the front: it is a range done ahead.
+                self.dirty = true;
                 PendingState::Delivered
             } else {
                 PendingState::Failed
@@ -287,7 +327,7 @@ impl Checkpoints {
             return Ok(());
         }
         let mut files: Vec<FileCheckpoint> = self.saved.values().cloned().collect();
-        files.extend(self.tracked.values().map(|t| t.checkpoint.clone()));
+        files.extend(self.tracked.values().map(Tracked::to_checkpoint));
         files.sort_by_key(|cp| cp.id);
         let body =
             serde_json::to_vec_pretty(&CheckpointFile { version: 1, files }).map_err(|err| {
@@ -306,6 +346,39 @@ impl Checkpoints {
         std::fs::rename(&tmp, path).map_err(io)?;
         self.dirty = false;
         Ok(())
+    }
+}
+
+impl Tracked {
+    /// The checkpoint to save: the offset, and the ranges done ahead of it (carried from the
+    /// previous run, and delivered chunks behind one that is not), merged.
+    fn to_checkpoint(&self) -> FileCheckpoint {
+        let offset = self.checkpoint.offset;
+        let mut ranges: Vec<(u64, u64)> = self
+            .carried
+            .iter()
+            .copied()
+            .chain(
+                self.pending
+                    .iter()
+                    .filter(|p| p.state == PendingState::Delivered)
+                    .map(|p| (p.start_offset, p.end_offset)),
+            )
+            .map(|(start, end)| (start.max(offset), end))
+            .filter(|&(start, end)| end > start)
+            .collect();
+        ranges.sort_unstable();
+        let mut done_ahead: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (start, end) in ranges {
+            match done_ahead.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => done_ahead.push((start, end)),
+            }
+        }
+        FileCheckpoint {
+            done_ahead,
+            ..self.checkpoint.clone()
+        }
     }
 }
 
@@ -400,6 +473,44 @@ mod tests {
             cps.resume_offset(FileId { dev: 1, ino: 7 }, b"first line\n"),
             None
         );
+    }
+
+    #[test]
+    fn chunks_done_behind_an_undelivered_one_are_skipped_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        let mut cps = Checkpoints::load(Some(path.clone())).unwrap();
+        let head = b"first line\n";
+        let key = cps.track(ID, head, 0, Path::new("/x"));
+        let a = cps.sent(key, 10).unwrap();
+        let b = cps.sent(key, 20).unwrap();
+        let c = cps.sent(key, 30).unwrap();
+        let d = cps.sent(key, 40).unwrap();
+        // b and c went to a disk buffer (or were delivered) while a is still in memory.
+        cps.complete(key, b, true);
+        cps.complete(key, c, true);
+        cps.save().unwrap();
+        let _ = (a, d);
+
+        // Killed here: the next run reads 0..10 and 30.. only.
+        let mut next = Checkpoints::load(Some(path.clone())).unwrap();
+        assert_eq!(next.resume_offset(ID, head), Some(0));
+        let key = next.track(ID, head, 0, Path::new("/x"));
+        assert_eq!(next.skips(key), VecDeque::from([(10, 30)]));
+        // The skipped range stays saved until the offset passes it...
+        let a = next.sent(key, 10).unwrap();
+        next.complete(key, a, true);
+        next.save().unwrap();
+        let saved = Checkpoints::load(Some(path.clone())).unwrap();
+        let cp = saved.saved.get(&ID).unwrap();
+        assert_eq!((cp.offset, cp.done_ahead.clone()), (10, vec![(10, 30)]));
+        // ...and is gone once a chunk after it is delivered.
+        let d = next.sent(key, 40).unwrap();
+        next.complete(key, d, true);
+        next.save().unwrap();
+        let saved = Checkpoints::load(Some(path)).unwrap();
+        let cp = saved.saved.get(&ID).unwrap();
+        assert_eq!((cp.offset, cp.done_ahead.clone()), (40, vec![]));
     }
 
     #[test]

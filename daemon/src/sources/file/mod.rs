@@ -4,7 +4,7 @@
 
 mod paths;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -133,6 +133,8 @@ struct Tailed {
     head_len: usize,
     head_fingerprint: u64,
     splitter: LineSplitter,
+    /// Ranges ahead an earlier run already delivered or put on a disk buffer: not read again.
+    skips: VecDeque<(u64, u64)>,
     /// Truncations seen in the current [`TRUNCATION_WINDOW`], and when it began.
     truncations: u32,
     truncation_window_start: Instant,
@@ -308,6 +310,7 @@ impl Tailer {
             None => 0,
         };
         let key = cps.track(id, &head, offset, path);
+        let skips = cps.skips(key);
         drop(cps);
         file.seek(SeekFrom::Start(offset))?;
         tracing::info!(path = %path.display(), offset, "file source: tailing");
@@ -321,6 +324,7 @@ impl Tailer {
                 head_len: head.len(),
                 head_fingerprint: fingerprint(&head),
                 splitter: LineSplitter::new(self.max_line_bytes),
+                skips,
                 truncations: 0,
                 truncation_window_start: Instant::now(),
             },
@@ -357,6 +361,7 @@ impl Tailer {
             tailed.head_len = head.len();
             tailed.head_fingerprint = fingerprint(&head);
             tailed.read_offset = 0;
+            tailed.skips.clear();
             tailed.splitter.clear();
             if tailed.file.seek(SeekFrom::Start(0)).is_err() {
                 return Ok(false);
@@ -368,7 +373,24 @@ impl Tailer {
             if shutdown.is_cancelled() {
                 return Ok(progressed);
             }
-            let n = match tailed.file.read(&mut buf) {
+            // Reads stop at the next range an earlier run already handed over, then jump it.
+            let mut room = buf.len();
+            while let Some(&(start, end)) = tailed.skips.front() {
+                if tailed.read_offset < start {
+                    room = room.min(usize::try_from(start - tailed.read_offset).unwrap_or(room));
+                    break;
+                }
+                tailed.skips.pop_front();
+                if tailed.read_offset < end {
+                    if tailed.file.seek(SeekFrom::Start(end)).is_err() {
+                        return Ok(progressed);
+                    }
+                    tracing::debug!(path = %tailed.path.display(), from = tailed.read_offset, to = end, "file source: skipping lines an earlier run already delivered or buffered on disk");
+                    tailed.read_offset = end;
+                    tailed.splitter.clear();
+                }
+            }
+            let n = match tailed.file.read(&mut buf[..room]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
