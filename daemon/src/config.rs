@@ -424,6 +424,13 @@ impl SidecarConfig {
         if self.buffer.max_disk_bytes == 0 {
             problems.push("buffer.max_disk_bytes: must be at least 1".into());
         }
+        if let Some(file) = &self.sinks.file {
+            problems.extend(out_of_range(
+                "sinks.file.max_bytes",
+                file.max_bytes,
+                &crate::sinks::file::MAX_FILE_BYTES_RANGE,
+            ));
+        }
         problems.extend(out_of_range(
             "api.degraded_after_secs",
             self.api.degraded_after_secs,

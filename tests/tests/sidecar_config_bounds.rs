@@ -2,7 +2,8 @@
 //! refused by `validate` (and `run`) naming the allowed range, and a file source with the
 //! longest allowed poll interval still stops at once on SIGTERM (its idle sleep watches the
 //! shutdown). `validate` reports every problem of a file in one run, each at its file, line
-//! and column with a fix: unknown keys, wrong types and bad values in every section.
+//! and column with a fix: unknown keys, wrong types and bad values in every section. A
+//! missing file is one line; a file sink rotating at 0 bytes is refused with the range.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -115,6 +116,41 @@ fn validate_reports_every_problem_in_one_run_with_file_line_and_column() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("{broken}:2:")) && stderr.contains("TOML syntax error"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_one_line_and_a_zero_byte_rotation_is_refused() {
+    let ws = Workspace::new();
+    let missing = ws.path("nope.toml").display().to_string();
+    let (code, _, stderr) = run_sidecar(&["validate", "--config", &missing]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "the I/O error is said once: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot read config file {missing}"))
+            && stderr.contains("check the path"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let zero = ws.path("zero.toml");
+    std::fs::write(
+        &zero,
+        "[sinks.file]\npath = \"out.ndjson\"\nmax_bytes = 0\n",
+    )
+    .unwrap();
+    let zero = zero.display().to_string();
+    let (code, _, stderr) = run_sidecar(&["validate", "--config", &zero]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{zero}:3:13: sinks.file.max_bytes: 0 is out of range; allowed 1048576..=1099511627776"
+        )),
         "{stderr}"
     );
 }
