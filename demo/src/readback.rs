@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use aistudio_core::catalog::{default_log_group, APP_NAMESPACE, ENVIRONMENT_DIMENSION};
 
-/// The metric the printed `get-metric-statistics` reads: one every run produces.
+/// The metric the printed `get-metric-data` reads: one every run produces.
 const SAMPLE_METRIC: &str = "JobsCreated";
 
 /// What the commands read: the environment, where, and the run's time window.
@@ -50,8 +50,10 @@ impl Target {
                 "{aws} cloudwatch list-metrics --namespace {APP_NAMESPACE} --dimensions Name={ENVIRONMENT_DIMENSION},Value={}",
                 self.env
             ),
+            // GetMetricData matches the dimensions exactly, as CloudWatch does everywhere;
+            // moto's GetMetricStatistics also sums the per-provider series into Environment.
             format!(
-                "{aws} cloudwatch get-metric-statistics --namespace {APP_NAMESPACE} --metric-name {SAMPLE_METRIC} --dimensions Name={ENVIRONMENT_DIMENSION},Value={} --statistics Sum --period 60 --start-time {} --end-time {}",
+                "{aws} cloudwatch get-metric-data --metric-data-queries '[{{\"Id\":\"jobs\",\"MetricStat\":{{\"Metric\":{{\"Namespace\":\"{APP_NAMESPACE}\",\"MetricName\":\"{SAMPLE_METRIC}\",\"Dimensions\":[{{\"Name\":\"{ENVIRONMENT_DIMENSION}\",\"Value\":\"{}\"}}]}},\"Period\":60,\"Stat\":\"Sum\"}}}}]' --start-time {} --end-time {}",
                 self.env, self.from, self.to
             ),
         ];
