@@ -31,11 +31,12 @@ if [ "${1:-}" = "--emulator" ]; then
 fi
 cargo build --release -p server --bin aistudio-server -p daemon --bin aistudio-sidecar \
   -p demo --bin aistudio-demo
+bin="${CARGO_TARGET_DIR:-target}/release"
 if [ -n "$emulator" ]; then
   # The emulator has no load balancer to look up: its dimension values are given as CloudWatch
   # writes them (the alarms on them stay INSUFFICIENT_DATA).
-  exec scripts/emulator.sh target/release/aistudio-demo --out "${OUT:-out}" --definitions . \
+  exec scripts/emulator.sh "$bin/aistudio-demo" --out "${OUT:-out}" --definitions . \
     --apply --load-balancer app/aistudio-emulator-alb/0123456789abcdef \
     --target-group targetgroup/aistudio-emulator-tg/0123456789abcdef "$@"
 fi
-exec target/release/aistudio-demo --out "${OUT:-out}" --definitions . "$@"
+exec "$bin/aistudio-demo" --out "${OUT:-out}" --definitions . "$@"
