@@ -36,6 +36,37 @@ fn absurd_values_are_refused_naming_the_allowed_range() {
     assert_eq!(code, Some(1), "run refuses it too: {stderr}");
 }
 
+#[tokio::test]
+async fn a_long_poll_interval_does_not_hold_the_shutdown() {
+    let ws = Workspace::new();
+    append_lines(&ws.path("app.log"), &[contract_line(0)]);
+    let config = format!(
+        "shutdown_deadline_secs = 5\n[[sources.file]]\ninclude = [\"{}\"]\npoll_interval_ms = 10000\n[sinks.file]\npath = \"{}\"\n",
+        ws.path("*.log").display(),
+        ws.path("out.ndjson").display()
+    );
+    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
+    sidecar
+        .wait_metric_at_least(
+            "aistudio_sidecar_events_shipped_total",
+            1.0,
+            Duration::from_secs(30),
+        )
+        .await;
+    health(&sidecar).await;
+    // The tailer is now in its 10 s idle sleep.
+    let signalled = Instant::now();
+    sidecar.signal("TERM");
+    let code = sidecar.wait_exit(Duration::from_secs(30)).await;
+    let took = signalled.elapsed();
+    assert_eq!(code, Some(0), "{}", sidecar.stderr());
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGTERM to exit took {took:?} with a 10 s poll interval"
+    );
+    println!("poll_interval_ms = 10000: SIGTERM to exit {took:?}");
+}
+
 #[test]
 fn validate_reports_every_problem_in_one_run_with_file_line_and_column() {
     let ws = Workspace::new();
@@ -153,35 +184,4 @@ fn a_missing_file_is_one_line_and_a_zero_byte_rotation_is_refused() {
         )),
         "{stderr}"
     );
-}
-
-#[tokio::test]
-async fn a_long_poll_interval_does_not_hold_the_shutdown() {
-    let ws = Workspace::new();
-    append_lines(&ws.path("app.log"), &[contract_line(0)]);
-    let config = format!(
-        "shutdown_deadline_secs = 5\n[[sources.file]]\ninclude = [\"{}\"]\npoll_interval_ms = 10000\n[sinks.file]\npath = \"{}\"\n",
-        ws.path("*.log").display(),
-        ws.path("out.ndjson").display()
-    );
-    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
-    sidecar
-        .wait_metric_at_least(
-            "aistudio_sidecar_events_shipped_total",
-            1.0,
-            Duration::from_secs(30),
-        )
-        .await;
-    health(&sidecar).await;
-    // The tailer is now in its 10 s idle sleep.
-    let signalled = Instant::now();
-    sidecar.signal("TERM");
-    let code = sidecar.wait_exit(Duration::from_secs(30)).await;
-    let took = signalled.elapsed();
-    assert_eq!(code, Some(0), "{}", sidecar.stderr());
-    assert!(
-        took < Duration::from_secs(2),
-        "SIGTERM to exit took {took:?} with a 10 s poll interval"
-    );
-    println!("poll_interval_ms = 10000: SIGTERM to exit {took:?}");
 }
