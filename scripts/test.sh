@@ -13,7 +13,7 @@ PYTHON="${AISTUDIO_PYTHON:-python3}"
 if ! "$PYTHON" -c 'import moto, cbor2, werkzeug, openai, prometheus_client' 2>/dev/null || ! command -v aws >/dev/null; then
   echo "== installing test tools from PyPI"
   "$PYTHON" -m pip install --quiet --disable-pip-version-check \
-    'moto[server]>=5.1,<6' 'cbor2>=5.6' 'awscli>=1.36,<2' 'openai>=1.40,<3' 'prometheus_client>=0.20,<1'
+    -r tests/emulator/requirements.txt 'openai>=1.40,<3' 'prometheus_client>=0.20,<1'
 fi
 # pip may put console scripts (aws) in a user or pyenv bin dir.
 PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

@@ -15,6 +15,12 @@ pub const KNOWN_ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
 /// Environment used when neither the config nor `AISTUDIO_ENV` gives one.
 pub const DEFAULT_ENVIRONMENT: &str = "dev";
 
+/// The log group the sidecar ships to in `environment` unless configured (the seeds' name);
+/// the demo names it too, so that a newcomer knows where to look.
+pub fn default_log_group(environment: &str) -> String {
+    format!("/aws/ecs/aistudio-{environment}-frontend")
+}
+
 /// Environment variables whose presence means "AWS is configured" (the sidecar then ships to
 /// CloudWatch by default; the demo picks its mode the same way).
 pub const AWS_SETTING_VARS: [&str; 6] = [

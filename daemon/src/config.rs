@@ -1,5 +1,7 @@
 //! The sidecar's TOML config: serde structs with named defaults, parsed once into a validated value.
 
+mod problems;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -202,56 +204,105 @@ impl Default for SidecarConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}; check the path and its permissions")]
+    #[error("cannot read config file {path}: {io}; check the path and its permissions")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source`, so that it is said once).
+        io: std::io::Error,
     },
-    /// The file is not valid TOML for this schema.
+    /// The file is not valid TOML; its first syntax error.
     #[error("config file {path} is invalid: {message}")]
     Parse {
         /// The file.
         path: String,
-        /// What the TOML parser said, with the line and column.
+        /// `file:line:column: what the TOML parser said`.
         message: String,
     },
-    /// Values parsed but are not allowed; one entry per problem, each naming its key.
-    #[error("config {path} is invalid:\n  - {}", problems.join("\n  - "))]
+    /// The file parsed as TOML but has problems; one entry per problem, each naming its key.
+    #[error("config {path} is invalid ({} problem{}):\n  - {}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.join("\n  - "))]
     Invalid {
         /// The file, or `(defaults)`.
         path: String,
-        /// Every problem found, `key: what is wrong`.
+        /// Every problem found, `file:line:column: key: what is wrong; what to do`.
         problems: Vec<String>,
     },
 }
 
+/// The environment variables [`SidecarConfig::apply_env`] reads, with the key each overrides:
+/// a problem with such a key is the variable's, not the file's.
+const ENV_OVERRIDES: [(&str, &str); 4] = [
+    ("AISTUDIO_ENV", "environment"),
+    ("AWS_REGION", "aws.region"),
+    ("AWS_ENDPOINT_URL", "aws.endpoint_url"),
+    ("AISTUDIO_LOG_GROUP", "sinks.cloudwatch_logs.log_group"),
+];
+
 impl SidecarConfig {
     /// Loads the config from `path` (or the embedded default), applies env overrides, validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Self::from_toml(&text).map_err(|message| ConfigError::Parse {
-                    path: path.display().to_string(),
-                    message,
-                })?
-            }
-            None => Self::default(),
+        let lookup = |name: &str| std::env::var(name).ok();
+        let Some(path) = path else {
+            let mut config = Self::default();
+            config.apply_env(lookup);
+            config.validate()?;
+            return Ok(config);
         };
-        config.apply_env(|name| std::env::var(name).ok());
-        config.validate().map_err(|err| match (err, path) {
-            (ConfigError::Invalid { problems, .. }, Some(path)) => ConfigError::Invalid {
-                path: path.display().to_string(),
-                problems,
-            },
-            (err, _) => err,
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|io| ConfigError::Read {
+            path: origin.clone(),
+            io,
         })?;
-        Ok(config)
+        Self::from_file_text(&text, &origin, lookup)
+    }
+
+    /// Parses a config file's text, applies the environment (`lookup`) and validates, reporting
+    /// every problem at once, TOML syntax aside: unknown keys, wrong types and bad values, each
+    /// as `origin:line:column: key: what is wrong; what to do`.
+    pub fn from_file_text(
+        text: &str,
+        origin: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let doc = problems::SourceDoc::parse(text).map_err(|problem| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: problem.located(origin),
+        })?;
+        let mut parsed = doc.deserialize_all::<Self>();
+        let mut found = std::mem::take(&mut parsed.problems);
+        let config = parsed.value.take().map(|mut config| {
+            config.apply_env(&lookup);
+            if let Err(ConfigError::Invalid { problems, .. }) = config.validate() {
+                found.extend(problems.into_iter().map(|text| {
+                    let text = parsed.original_text(&text);
+                    let key = problems::leading_key(&text);
+                    match ENV_OVERRIDES.iter().find(|(var, overridden)| {
+                        *overridden == key && lookup(var).is_some_and(|v| !v.is_empty())
+                    }) {
+                        Some((var, _)) => problems::Problem {
+                            at: None,
+                            text: format!("{text} (the value comes from {var})"),
+                        },
+                        None => problems::Problem {
+                            at: doc.locate(key),
+                            text,
+                        },
+                    }
+                }));
+            }
+            config
+        });
+        match config {
+            Some(config) if found.is_empty() => Ok(config),
+            _ => {
+                // In file order; what the file does not hold (defaults, environment) last.
+                found.sort_by_key(|p| p.at.map_or((usize::MAX, 0), |at| (at.line, at.column)));
+                Err(ConfigError::Invalid {
+                    path: origin.to_owned(),
+                    problems: found.iter().map(|p| p.located(origin)).collect(),
+                })
+            }
+        }
     }
 
     /// Parses TOML text; the error message carries the location.
@@ -351,11 +402,18 @@ impl SidecarConfig {
             self.shutdown_deadline_secs,
             &SHUTDOWN_DEADLINE_SECS_RANGE,
         ));
-        if let Err(err) = crate::redact::Redactor::new(&self.redact) {
-            problems.push(format!("redact: {err}"));
+        for problem in crate::redact::problems(&self.redact, |name| std::env::var(name).ok()) {
+            problems.push(format!("{}: {}", problem.key, problem.error));
         }
         if self.buffer.max_disk_bytes == 0 {
             problems.push("buffer.max_disk_bytes: must be at least 1".into());
+        }
+        if let Some(file) = &self.sinks.file {
+            problems.extend(out_of_range(
+                "sinks.file.max_bytes",
+                file.max_bytes,
+                &crate::sinks::file::MAX_FILE_BYTES_RANGE,
+            ));
         }
         problems.extend(out_of_range(
             "api.degraded_after_secs",
@@ -424,6 +482,37 @@ mod tests {
         ] {
             assert!(err.contains(expected), "{expected} in {err}");
         }
+    }
+
+    #[test]
+    fn a_pruned_array_element_does_not_shift_the_keys_after_it() {
+        let text = "[[sources.file]]\nread_from = \"end\"\n[[sources.file]]\ninclude = [\"/x/*.log\"]\npoll_interval_ms = 1\n";
+        let err = SidecarConfig::from_file_text(text, "f.toml", |_| None).unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected the invalid variant: {err}");
+        };
+        assert_eq!(
+            problems,
+            [
+                "f.toml:1:1: sources.file[0]: missing key `include`; add it",
+                "f.toml:5:20: sources.file[1].poll_interval_ms: 1 is out of range; allowed 10..=10000",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_problem_with_a_value_from_the_environment_names_the_variable() {
+        let text = "environment = \"prod\"\n";
+        let err = SidecarConfig::from_file_text(text, "f.toml", |name| {
+            (name == "AISTUDIO_ENV").then(|| "qa".to_owned())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("f.toml: environment: `qa` is not one of")
+                && err.contains("(the value comes from AISTUDIO_ENV)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod procs;
 pub mod prom;
+pub mod readback;
 pub mod report;
 mod run;
 pub mod screen;
@@ -88,6 +89,17 @@ pub struct Options {
     /// Seed of the traffic mix and the simulated providers.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// After the run, apply the dashboards, alarms and SNS topics where the sidecar shipped
+    /// (`aistudio-sidecar provision apply`); needs AWS settings (`scripts/demo.sh --emulator`
+    /// sets them for the local emulator).
+    #[arg(long)]
+    pub apply: bool,
+    /// `provision apply --load-balancer`: the ALB's name or its `app/NAME/ID` dimension value.
+    #[arg(long, requires = "apply")]
+    pub load_balancer: Option<String>,
+    /// `provision apply --target-group`: the target group's name or `targetgroup/NAME/ID`.
+    #[arg(long, requires = "apply")]
+    pub target_group: Option<String>,
 }
 
 /// True when the environment points the sidecar at AWS (or an emulator).

@@ -71,7 +71,9 @@ pub struct Summary {
     pub lines_out: Option<u64>,
     /// Metric datums written to `metrics.ndjson` (local) or published (CloudWatch).
     pub metric_datums: u64,
-    /// The sidecar's counters at the end (last scrape before SIGTERM).
+    /// The sidecar's counters at the end: the last scrape before SIGTERM, with lines read,
+    /// events shipped and dropped and datums published from its final log line (after the
+    /// final flush).
     pub sidecar: SidecarStats,
     /// Exit code of the server after SIGTERM.
     pub server_exit: Option<i32>,
@@ -86,6 +88,18 @@ pub struct Summary {
     pub preview_error: Option<String>,
     /// Where the raw logs were kept (`--work-dir`).
     pub kept_work_dir: Option<PathBuf>,
+    /// The log group the sidecar shipped to (CloudWatch mode).
+    #[serde(default)]
+    pub log_group: Option<String>,
+    /// Whether `--apply` applied the dashboards, alarms and topics.
+    #[serde(default)]
+    pub applied: bool,
+    /// Why `provision apply` failed, if it did.
+    #[serde(default)]
+    pub apply_error: Option<String>,
+    /// The AWS CLI commands that read this run back from CloudWatch (CloudWatch mode).
+    #[serde(default)]
+    pub readback: Vec<String>,
 }
 
 impl Summary {
@@ -152,7 +166,7 @@ impl Summary {
             ("sink errors", s.sink_errors.to_string()),
             (
                 if self.aws {
-                    "metric datums published (before the final flush)"
+                    "metric datums published"
                 } else {
                     "metric datums written"
                 },
@@ -170,6 +184,13 @@ impl Summary {
             self.server_exit, self.sidecar_exit
         );
         let _ = writeln!(r, "## Files\n\n{}", self.files().join("\n"));
+        if !self.readback.is_empty() {
+            let _ = writeln!(
+                r,
+                "\n## Read it back from CloudWatch\n\n```sh\n{}\n```",
+                self.readback.join("\n")
+            );
+        }
         r
     }
 
@@ -178,9 +199,21 @@ impl Summary {
         let mut f = Vec::new();
         if self.aws {
             f.push(format!(
-                "- redacted logs and metrics: CloudWatch (`{}`), log group of the sidecar's environment",
-                std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".to_owned())
+                "- redacted logs and metrics: CloudWatch (`{}`), log group `{}`",
+                std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".to_owned()),
+                self.log_group
+                    .as_deref()
+                    .unwrap_or("(the environment's default)")
             ));
+            if self.applied {
+                f.push(match &self.apply_error {
+                    None => {
+                        "- dashboards, alarms and SNS topics: applied there (`provision apply`)"
+                            .to_owned()
+                    }
+                    Some(e) => format!("- dashboards and alarms: apply failed: {e}"),
+                });
+            }
         } else {
             f.push(format!(
                 "- `{}`: redacted log lines, one per line (what CloudWatch Logs would get)",

@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::procs::{free_port, Proc};
 use crate::prom::Samples;
+use crate::readback;
 use crate::report::{self, Summary};
 use crate::screen::{Frame, Screen};
 use crate::traffic::{self, Generator, User};
@@ -58,6 +59,11 @@ struct Processes {
 pub async fn run(opts: Options) -> anyhow::Result<Summary> {
     let bins = binaries(&opts)?;
     let aws = aws_mode();
+    anyhow::ensure!(
+        aws || !opts.apply,
+        "--apply needs AWS settings (AWS_ENDPOINT_URL or credentials); scripts/demo.sh --emulator sets them for a local AWS emulator"
+    );
+    let window_start = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
     let folders = prepare_folders(&opts)?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -86,17 +92,33 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         aws,
         duration: Duration::from_secs(opts.duration),
         started: Instant::now(),
+        traffic_took: std::sync::OnceLock::new(),
         destination: destination(aws, &folders.out),
         sidecar_metrics: procs.sidecar_metrics.clone(),
     };
     let mut screen = Screen::new(std::io::stdout().is_terminal());
     live.watch_traffic(&mut screen, opts.rate).await?;
+    let _ = live.traffic_took.set(live.started.elapsed());
     let (statuses, last, lines_in) = live.stop(&mut procs, &mut screen).await?;
     let final_frame = live.final_frame(last.clone());
     screen.finish(&final_frame);
 
     let provision_error = render_definitions(&opts, &bins, &folders).await?;
     let preview_error = preview_dashboards(&opts, &bins, &folders, aws).await?;
+    let apply_error = if opts.apply {
+        apply_definitions(&opts, &bins).await?
+    } else {
+        None
+    };
+    let target = aws.then(|| readback::Target {
+        env: opts.env.clone(),
+        endpoint: std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        from: rfc3339(window_start),
+        to: rfc3339(time::OffsetDateTime::now_utc() + time::Duration::minutes(5)),
+        alarms: opts.apply && apply_error.is_none(),
+    });
     if let Some(path) = &opts.secrets_out {
         std::fs::write(path, serde_json::to_vec_pretty(&generator.secrets())?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -118,12 +140,23 @@ pub async fn run(opts: Options) -> anyhow::Result<Summary> {
         provision_error,
         preview_error,
         kept_work_dir: opts.work_dir.as_ref().map(|_| folders.work.clone()),
+        log_group: target.as_ref().map(readback::Target::log_group),
+        applied: opts.apply,
+        apply_error,
+        readback: target
+            .as_ref()
+            .map(readback::Target::commands)
+            .unwrap_or_default(),
     };
     summary.write(&folders.out)?;
     println!("{}", summary.where_it_went());
     // The pages are written even when some input was bad (the error says what).
     if summary.preview_index().is_file() {
         println!("Dashboard previews: {}", summary.preview_index().display());
+    }
+    match &target {
+        Some(target) => println!("{}", target.text()),
+        None => println!("{}", readback::local_next_step(&opts.out)),
     }
     anyhow::ensure!(
         summary.server_exit == Some(0) && summary.sidecar_exit == Some(0),
@@ -316,6 +349,8 @@ struct Live<'a> {
     aws: bool,
     duration: Duration,
     started: Instant,
+    /// Set when the traffic ends: the clock then shows catch-up and shutdown apart.
+    traffic_took: std::sync::OnceLock<Duration>,
     destination: String,
     sidecar_metrics: String,
 }
@@ -340,6 +375,7 @@ impl Live<'_> {
             elapsed: self.started.elapsed(),
             datums: self.datums(&sidecar),
             duration: self.duration,
+            traffic_took: self.traffic_took.get().copied(),
             counts: self.generator.counts.snapshot(),
             lines_written: self.lines_written(),
             sidecar,
@@ -391,6 +427,10 @@ impl Live<'_> {
                 ("lines_read", "aistudio_sidecar_lines_read_total"),
                 ("events_shipped", "aistudio_sidecar_events_shipped_total"),
                 ("events_dropped", "aistudio_sidecar_events_dropped_total"),
+                (
+                    "metric_datums_published",
+                    "aistudio_sidecar_metric_datums_published_total",
+                ),
             ] {
                 if let Some(v) = stopped.get(field).and_then(serde_json::Value::as_u64) {
                     samples.set(metric, v);
@@ -428,6 +468,45 @@ async fn render_definitions(
         .context("running aistudio-sidecar provision render")?;
     Ok((!render.status.success())
         .then(|| String::from_utf8_lossy(&render.stderr).trim().to_owned()))
+}
+
+/// `provision apply` for the demo's environment where the sidecar shipped; the error text if
+/// it failed (reported, not fatal). Its report goes to the terminal.
+async fn apply_definitions(opts: &Options, bins: &Binaries) -> anyhow::Result<Option<String>> {
+    let mut cmd = tokio::process::Command::new(&bins.sidecar);
+    cmd.args(["provision", "apply", "--env", &opts.env, "--dir"])
+        .arg(&opts.definitions)
+        .env_remove("AISTUDIO_ENV");
+    if let Some(lb) = &opts.load_balancer {
+        cmd.args(["--load-balancer", lb]);
+    }
+    if let Some(tg) = &opts.target_group {
+        cmd.args(["--target-group", tg]);
+    }
+    let apply = cmd
+        .output()
+        .await
+        .context("running aistudio-sidecar provision apply")?;
+    if apply.status.success() {
+        let report = String::from_utf8_lossy(&apply.stdout);
+        println!(
+            "\nprovision apply --env {}:\n{}",
+            opts.env,
+            report.trim_end()
+        );
+        Ok(None)
+    } else {
+        Ok(Some(
+            String::from_utf8_lossy(&apply.stderr).trim().to_owned(),
+        ))
+    }
+}
+
+/// `2026-01-05T10:00:00Z`: what the AWS CLI takes as a time (sub-seconds dropped).
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    let at = at.replace_nanosecond(0).unwrap_or(at);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 /// Dashboard previews drawn from this run's datums (the file, or CloudWatch in AWS mode),

@@ -13,6 +13,8 @@ pub struct Frame {
     pub elapsed: Duration,
     /// Planned traffic duration.
     pub duration: Duration,
+    /// How long the traffic took, once it has ended (the rest is catch-up and shutdown).
+    pub traffic_took: Option<Duration>,
     /// The generator's counts.
     pub counts: CountsSnapshot,
     /// Lines the server and the app have written so far.
@@ -30,10 +32,21 @@ pub fn render(f: &Frame) -> Vec<String> {
     let c = &f.counts;
     let s = f.sidecar.clone().unwrap_or_default();
     let mut lines = Vec::new();
+    let clock = match f.traffic_took {
+        None => format!(
+            "{:>5.1} s / {} s of traffic",
+            f.elapsed.as_secs_f64(),
+            f.duration.as_secs()
+        ),
+        Some(took) => format!(
+            "{:.1} s of traffic (planned {} s) + {:.1} s catch-up and shutdown",
+            took.as_secs_f64(),
+            f.duration.as_secs(),
+            f.elapsed.saturating_sub(took).as_secs_f64()
+        ),
+    };
     lines.push(format!(
-        "AI Studio demo  {:>5.1} s / {} s   → {}{}",
-        f.elapsed.as_secs_f64(),
-        f.duration.as_secs(),
+        "AI Studio demo  {clock}   → {}{}",
         f.destination,
         if f.sidecar.is_none() {
             "   (sidecar metrics unavailable)"
@@ -160,6 +173,27 @@ mod tests {
         assert!(text.contains("429 2"));
         assert!(text.contains("read 12"));
         assert!(text.contains("email 3 · phone 1"));
+    }
+
+    #[test]
+    fn after_the_traffic_the_clock_splits_traffic_from_shutdown() {
+        let running = Frame {
+            elapsed: Duration::from_millis(12_300),
+            duration: Duration::from_secs(30),
+            ..Frame::default()
+        };
+        assert!(render(&running)[0].contains(" 12.3 s / 30 s of traffic"));
+        let done = Frame {
+            elapsed: Duration::from_millis(33_600),
+            traffic_took: Some(Duration::from_millis(30_100)),
+            ..running
+        };
+        let header = &render(&done)[0];
+        assert!(
+            header.contains("30.1 s of traffic (planned 30 s) + 3.5 s catch-up and shutdown"),
+            "{header}"
+        );
+        assert!(!header.contains("/ 30 s"), "{header}");
     }
 
     #[test]

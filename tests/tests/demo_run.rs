@@ -202,6 +202,20 @@ fn demo_outputs_match_what_went_in() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("Where everything went"), "{stdout}");
+    // The run ends with a next step, and its clock does not claim more traffic than it had:
+    // the time after the traffic is shown as catch-up and shutdown (the old frame ended at
+    // "13.6 s / 12 s").
+    assert!(stdout.contains("\nNext: open "), "{stdout}");
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("AI Studio demo"))
+        .unwrap();
+    assert!(
+        header.contains(&format!("s of traffic (planned {DURATION_SECS} s) + "))
+            && header.contains("s catch-up and shutdown")
+            && !header.contains(&format!("/ {DURATION_SECS} s")),
+        "{header}"
+    );
 
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -274,6 +288,15 @@ fn demo_outputs_match_what_went_in() {
     assert_eq!(
         summary["metric_datums"].as_u64().unwrap(),
         datums.len() as u64
+    );
+    // One datum count in the summary: the sidecar's counter is read after its final flush,
+    // like the file (it was read before SIGTERM and fell short).
+    assert_eq!(
+        summary["sidecar"]["metric_datums_published"]
+            .as_u64()
+            .unwrap(),
+        datums.len() as u64,
+        "{summary}"
     );
     for d in &datums {
         assert_eq!(d["Namespace"], "AIStudio/Streaming");

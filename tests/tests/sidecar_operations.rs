@@ -209,7 +209,10 @@ fn validate_reports_every_problem_with_its_key_and_exits_non_zero() {
     let (code, _, stderr) = run_sidecar(&["validate", "--config", typo.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(
-        stderr.contains("log_grup") && stderr.contains("line 2"),
+        stderr.contains(&format!(
+            "{}:2:1: sinks.cloudwatch_logs.log_grup: unknown key; rename it to `log_group`",
+            typo.display()
+        )),
         "{stderr}"
     );
 

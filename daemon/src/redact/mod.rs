@@ -4,6 +4,7 @@
 //! Build a [`Redactor`] once from a [`RedactConfig`] and share it (`Arc<Redactor>`); it is
 //! `Send + Sync` and never panics on input. See `daemon/README-redact.md` for the rule list.
 
+mod check;
 mod config;
 mod counters;
 mod entropy;
@@ -25,6 +26,7 @@ use std::collections::HashSet;
 
 use regex::{Regex, RegexSet};
 
+pub use check::{problems, RedactProblem, HASH_CHARS_RANGE, MIN_MAX_LINE_BYTES};
 pub use config::{
     CustomRule, Mode, NumericMarker, RedactConfig, SecretString, DEFAULT_HASH_KEY_ENV,
 };
@@ -102,24 +104,9 @@ impl Redactor {
         config: &RedactConfig,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, RedactError> {
-        if !(8..=64).contains(&config.hash_chars) {
-            return Err(RedactError::HashChars {
-                value: config.hash_chars,
-            });
-        }
-        if config.max_line_bytes < 1024 {
-            return Err(RedactError::MaxLineBytes {
-                value: config.max_line_bytes,
-            });
-        }
-        for (setting, list) in [
-            ("allow", &config.allow),
-            ("extra_keys", &config.extra_keys),
-            ("allow_keys", &config.allow_keys),
-        ] {
-            if list.iter().any(|v| v.trim().is_empty()) {
-                return Err(RedactError::EmptyEntry { setting });
-            }
+        // One list of checks, shared with `validate` (which reports them all).
+        if let Some(problem) = check::problems(config, &lookup).into_iter().next() {
+            return Err(problem.error);
         }
         let mut names: Vec<String> = BUILTIN_NAMES.iter().map(|s| (*s).to_owned()).collect();
         let mut custom = Vec::new();
@@ -170,14 +157,6 @@ impl Redactor {
             Some(k) if !k.expose().is_empty() => Some(k.expose().to_owned()),
             _ => lookup(&config.hash_key_env).filter(|k| !k.is_empty()),
         };
-        if key.is_none() {
-            if let Some(i) = (0..names.len()).find(|&i| on[i] && modes[i] == Mode::Hash) {
-                return Err(RedactError::MissingHashKey {
-                    rule: names[i].clone(),
-                    env: config.hash_key_env.clone(),
-                });
-            }
-        }
         let stems: Vec<String> = config
             .extra_keys
             .iter()

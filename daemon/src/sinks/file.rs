@@ -15,6 +15,11 @@ use crate::telemetry::{SidecarEvent, Telemetry};
 
 /// Rotate the local file at this size.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// Allowed `max_bytes`: at least one event of the largest size a line is cut to (1 MiB, the
+/// CloudWatch Logs event limit), so a file never rotates before it holds a whole event; at most
+/// 1 TiB, far past any disk a sidecar gets, which catches a misplaced digit.
+pub const MAX_FILE_BYTES_RANGE: std::ops::RangeInclusive<u64> =
+    aistudio_core::limits::DEFAULT_MAX_LINE_BYTES as u64..=1 << 40;
 /// Rotated files kept (`logs.ndjson.1` … `.N`).
 pub const DEFAULT_MAX_FILES: u32 = 5;
 

@@ -123,6 +123,15 @@ impl Telemetry {
         let _ = self.0.metrics.set(exporter);
     }
 
+    /// The metric stage's datums published so far (0 before it is attached), for the final
+    /// log line: read after the last flush, unlike a scrape before SIGTERM.
+    pub fn metric_datums_published(&self) -> u64 {
+        self.0
+            .metrics
+            .get()
+            .map_or(0, prometheus::Exporter::datums_published)
+    }
+
     /// Records one event.
     pub fn emit(&self, event: SidecarEvent) {
         let c = &self.0;

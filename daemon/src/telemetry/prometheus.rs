@@ -163,6 +163,18 @@ impl Exporter {
             .register_counter(&Key::from_parts(name, labels), &METADATA)
     }
 
+    /// `aistudio_sidecar_metric_datums_published_total` as rendered (a `metrics` counter
+    /// cannot be read back otherwise).
+    pub fn datums_published(&self) -> u64 {
+        self.render()
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("aistudio_sidecar_metric_datums_published_total ")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .map_or(0, |v| v as u64)
+    }
+
     /// Folds recorded histogram samples into their buckets (bounds memory between scrapes).
     pub fn upkeep(&self) {
         self.handle.run_upkeep();

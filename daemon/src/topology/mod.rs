@@ -114,6 +114,7 @@ pub async fn run(
         lines_read = run.telemetry.lines_read(),
         events_shipped = run.telemetry.events_shipped(),
         events_dropped = run.telemetry.dropped(),
+        metric_datums_published = run.telemetry.metric_datums_published(),
         "aistudio-sidecar stopped"
     );
     Ok(())

@@ -73,7 +73,7 @@ impl CloudWatchLogsSinkConfig {
     pub fn log_group_for(&self, environment: &str) -> String {
         self.log_group
             .clone()
-            .unwrap_or_else(|| format!("/aws/ecs/aistudio-{environment}-frontend"))
+            .unwrap_or_else(|| aistudio_core::catalog::default_log_group(environment))
     }
 
     /// Problems with the values, each a sentence.
