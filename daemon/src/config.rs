@@ -2,6 +2,7 @@
 
 mod problems;
 
+use aistudio_core::bounds::out_of_range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -429,17 +430,6 @@ impl SidecarConfig {
             })
         }
     }
-}
-
-/// A problem line when `value` of `key` is outside `range`, naming the allowed range.
-fn out_of_range(key: &str, value: u64, range: &std::ops::RangeInclusive<u64>) -> Option<String> {
-    (!range.contains(&value)).then(|| {
-        format!(
-            "{key}: {value} is out of range; allowed {}..={}",
-            range.start(),
-            range.end()
-        )
-    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use crate::event::{Ack, AckGate};
 use crate::fingerprint::fingerprint;
 use crate::telemetry::{SidecarEvent, Telemetry};
 use aistudio_core::backoff::Backoff;
+use aistudio_core::bounds::out_of_range;
 use aistudio_core::clock::now_ms;
 
 /// How often an idle tailer looks for new lines, new files and rotations (Fluent Bit's tail
@@ -81,14 +82,11 @@ impl FileSourceConfig {
                 "sources.file[{index}].include: empty; give at least one glob"
             ));
         }
-        if !POLL_INTERVAL_MS_RANGE.contains(&self.poll_interval_ms) {
-            problems.push(format!(
-                "sources.file[{index}].poll_interval_ms: {} is out of range; allowed {}..={}",
-                self.poll_interval_ms,
-                POLL_INTERVAL_MS_RANGE.start(),
-                POLL_INTERVAL_MS_RANGE.end()
-            ));
-        }
+        problems.extend(out_of_range(
+            &format!("sources.file[{index}].poll_interval_ms"),
+            self.poll_interval_ms,
+            &POLL_INTERVAL_MS_RANGE,
+        ));
         for pattern in &self.include {
             if let Err(err) = glob::Pattern::new(pattern) {
                 problems.push(format!(
