@@ -1,7 +1,8 @@
-//! Sources read log lines (stdin, file tail, TCP) and hand them downstream as `RawChunk`s.
+//! Sources read log lines (stdin, file tail, TCP, Fluent forward) and hand them downstream as `RawChunk`s.
 
 pub mod checkpoint;
 pub mod file;
+pub mod fluent;
 pub mod stdin;
 pub mod tcp;
 

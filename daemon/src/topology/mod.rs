@@ -158,7 +158,7 @@ async fn start(run: &Run, listeners: startup::Listeners) -> anyhow::Result<Start
     run.sinks.close();
 
     let processor = processor::spawn(run, raw_rx, fanout, metrics)?;
-    let sources = sources::start(run, raw_tx, listeners.tcp)?;
+    let sources = sources::start(run, raw_tx, listeners.tcp, listeners.fluent)?;
     let api_stop = CancellationToken::new();
     tokio::spawn(crate::telemetry::health::watch(
         run.telemetry.clone(),

@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Run;
 use crate::sources::checkpoint::Checkpoints;
-use crate::sources::{file, stdin, tcp, RawChunk};
+use crate::sources::{file, fluent, stdin, tcp, RawChunk};
 
 /// The running sources.
 pub struct Sources {
@@ -29,11 +29,12 @@ impl Sources {
     }
 }
 
-/// Starts stdin (when enabled), every file source and the TCP source.
+/// Starts stdin (when enabled), every file source, the TCP source and the fluent source.
 pub fn start(
     run: &Run,
     raw_tx: mpsc::Sender<RawChunk>,
     tcp_listener: Option<tokio::net::TcpListener>,
+    fluent_listeners: Option<fluent::Listeners>,
 ) -> anyhow::Result<Sources> {
     let tasks = TaskTracker::new();
     if run.config.sources.stdin_enabled() {
@@ -42,6 +43,24 @@ pub fn start(
     let mut checkpoints = Vec::new();
     for (index, file_config) in run.config.sources.file.iter().enumerate() {
         checkpoints.push(start_file(run, &tasks, index, file_config, raw_tx.clone())?);
+    }
+    if let (Some(config), Some(listeners)) = (&run.config.sources.fluent, fluent_listeners) {
+        tracing::info!(
+            socket = ?config.socket_path,
+            address = ?config.address,
+            "fluent source listening"
+        );
+        tasks.spawn(fluent::serve(
+            listeners,
+            config.clone(),
+            fluent::Context {
+                tx: raw_tx.clone(),
+                shutdown: run.stop_sources.clone(),
+                telemetry: run.telemetry.clone(),
+                gate: run.acks.clone(),
+                max_line_bytes: run.config.sources.max_line_bytes,
+            },
+        ));
     }
     if let (Some(tcp_config), Some(listener)) = (&run.config.sources.tcp, tcp_listener) {
         tracing::info!(address = %tcp_config.address, "tcp source listening");

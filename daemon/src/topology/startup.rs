@@ -14,6 +14,8 @@ pub struct Listeners {
     pub api: Option<TcpListener>,
     /// The TCP source (none when it is not configured).
     pub tcp: Option<TcpListener>,
+    /// The fluent forward source (none when it is not configured).
+    pub fluent: Option<crate::sources::fluent::Listeners>,
 }
 
 impl Listeners {
@@ -39,7 +41,11 @@ impl Listeners {
             })?),
             None => None,
         };
-        Ok(Self { api, tcp })
+        let fluent = match &config.sources.fluent {
+            Some(fluent) => Some(crate::sources::fluent::bind(fluent).await?),
+            None => None,
+        };
+        Ok(Self { api, tcp, fluent })
     }
 }
 

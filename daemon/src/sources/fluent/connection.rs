@@ -1,0 +1,275 @@
+//! One forward connection: reads frames (one msgpack value each, bounded), turns their
+//! events into lines, hands them to the pipeline (waiting when it is full, so the client's
+//! own buffer holds), and answers `{"ack": chunk}` only once the pipeline accepted them.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::frame::{scan, Scan};
+use super::partial::Partials;
+use super::protocol::{self, ProtocolError};
+use super::record;
+use crate::cut::boundary_cut;
+use crate::event::{Ack, AckGate, AckTarget};
+use crate::sources::RawChunk;
+use crate::telemetry::{SidecarEvent, Telemetry};
+use aistudio_core::clock::now_ms;
+
+/// Bytes asked of the socket per read.
+const READ_BYTES: usize = 64 * 1024;
+/// A frame up to this size is read in a connection's own buffer; a larger one first takes one
+/// of [`LARGE_FRAME_SLOTS`], so a thousand connections cannot each hold a maximal frame.
+pub const SMALL_FRAME_BYTES: u64 = 256 * 1024;
+/// Large frames read at once, across all connections: memory is bounded by
+/// `max_connections × SMALL_FRAME_BYTES + LARGE_FRAME_SLOTS × max_frame_bytes`.
+pub const LARGE_FRAME_SLOTS: usize = 4;
+/// Frames a connection may have waiting for their ack; a client that pipelines more waits.
+const MAX_PENDING_ACKS: usize = 64;
+
+/// What every connection of one source shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The processor's raw-chunk queue.
+    pub tx: mpsc::Sender<RawChunk>,
+    /// Counters.
+    pub telemetry: Telemetry,
+    /// The run's acknowledgement gate.
+    pub gate: AckGate,
+    /// `sources.fluent.max_frame_bytes`.
+    pub max_frame_bytes: usize,
+    /// `sources.max_line_bytes`: longer lines are cut into pieces.
+    pub max_line_bytes: usize,
+    /// Stops reading.
+    pub shutdown: CancellationToken,
+    /// Permits to read a frame larger than [`SMALL_FRAME_BYTES`].
+    pub large_frames: Arc<Semaphore>,
+}
+
+/// Reports the pipeline's verdict on one frame's events to the connection's ack writer.
+#[derive(Debug)]
+struct FrameAck(Mutex<Option<oneshot::Sender<bool>>>);
+
+impl AckTarget for FrameAck {
+    fn complete(&self, delivered: bool) {
+        if let Some(tx) = self.0.lock().ok().and_then(|mut tx| tx.take()) {
+            let _ = tx.send(delivered);
+        }
+    }
+}
+
+/// A frame whose client asked for an ack.
+struct PendingAck {
+    chunk: String,
+    accepted: oneshot::Receiver<bool>,
+}
+
+/// Serves one connection until the peer closes it, it breaks the protocol, or shutdown.
+pub async fn serve<S>(stream: S, shared: Arc<Shared>, peer: String)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    let (ack_tx, ack_rx) = mpsc::channel(MAX_PENDING_ACKS);
+    let writer = tokio::spawn(write_acks(writer, ack_rx, peer.clone()));
+    let mut connection = Connection {
+        shared,
+        peer,
+        partials: Partials::default(),
+        ack_tx,
+    };
+    connection.read_frames(reader).await;
+    drop(connection);
+    // Acks of what was handed over still go out (the pipeline may accept it during the drain).
+    let _ = writer.await;
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    peer: String,
+    partials: Partials,
+    ack_tx: mpsc::Sender<PendingAck>,
+}
+
+impl Connection {
+    async fn read_frames<R: AsyncRead + Unpin>(&mut self, mut reader: R) {
+        let max = self.shared.max_frame_bytes as u64;
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_BYTES);
+        let mut start = 0usize;
+        // Bytes the frame being read needs before it is worth measuring again.
+        let mut needed = 1u64;
+        let mut large: Option<OwnedSemaphorePermit> = None;
+        loop {
+            while (buf.len() - start) as u64 >= needed {
+                match scan(&buf[start..]) {
+                    Scan::Complete(len) => {
+                        let end = start + len;
+                        if !self.frame(&buf[start..end]).await {
+                            return;
+                        }
+                        start = end;
+                        needed = 1;
+                        large = None;
+                    }
+                    Scan::Incomplete { at_least } if at_least > max => {
+                        tracing::error!(
+                            peer = %self.peer,
+                            frame_bytes_at_least = at_least,
+                            max_frame_bytes = max,
+                            "fluent source: frame larger than sources.fluent.max_frame_bytes; connection closed (events acked before it are kept; raise the limit or make the client send smaller chunks)"
+                        );
+                        return;
+                    }
+                    Scan::Incomplete { at_least } => needed = at_least,
+                    Scan::Invalid => {
+                        tracing::warn!(peer = %self.peer, "fluent source: bytes that are not msgpack; connection closed");
+                        return;
+                    }
+                }
+            }
+            buf.drain(..start);
+            start = 0;
+            if needed > SMALL_FRAME_BYTES && large.is_none() {
+                let permit = tokio::select! {
+                    () = self.shared.shutdown.cancelled() => return,
+                    permit = Arc::clone(&self.shared.large_frames).acquire_owned() => permit,
+                };
+                let Ok(permit) = permit else { return };
+                large = Some(permit);
+            } else if large.is_none() && buf.capacity() > SMALL_FRAME_BYTES as usize * 2 {
+                buf.shrink_to(READ_BYTES.max(buf.len()));
+            }
+            buf.reserve(READ_BYTES);
+            let read = tokio::select! {
+                () = self.shared.shutdown.cancelled() => return,
+                read = reader.read_buf(&mut buf) => read,
+            };
+            match read {
+                Ok(0) => {
+                    if !buf.is_empty() {
+                        tracing::warn!(peer = %self.peer, bytes = buf.len(), "fluent source: connection closed inside a frame; the client resends what was not acked");
+                    }
+                    return;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(peer = %self.peer, error = %err, "fluent source: read failed; connection closed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes and hands over one frame; false when the connection must close.
+    async fn frame(&mut self, frame: &[u8]) -> bool {
+        let (chunks, options) = match self.lines(frame) {
+            Ok(decoded) => decoded,
+            Err(err) => {
+                tracing::warn!(peer = %self.peer, error = %err, "fluent source: malformed frame; connection closed (other connections are not affected)");
+                return false;
+            }
+        };
+        let pending = options.chunk.map(|chunk| {
+            let (tx, rx) = oneshot::channel();
+            let ack = Ack::new(FrameAck(Mutex::new(Some(tx))), &self.shared.gate);
+            (chunk, rx, ack)
+        });
+        let ack = pending.as_ref().map(|(_, _, ack)| ack.clone());
+        for mut chunk in chunks {
+            chunk.ack = ack.clone();
+            chunk.read_at_ms = now_ms();
+            let lines = chunk.len() as u64;
+            // A slot first, so the chunk is never lost inside a cancelled send.
+            let slot = tokio::select! {
+                () = self.shared.shutdown.cancelled() => None,
+                slot = self.shared.tx.reserve() => slot.ok(),
+            };
+            let Some(slot) = slot else {
+                // Not taken: the client gets no ack and resends.
+                if let Some(ack) = &chunk.ack {
+                    ack.fail();
+                }
+                return false;
+            };
+            slot.send(chunk);
+            self.shared.telemetry.emit(SidecarEvent::LinesRead(lines));
+        }
+        drop(ack);
+        if let Some((chunk, accepted, ack)) = pending {
+            drop(ack);
+            if self
+                .ack_tx
+                .send(PendingAck { chunk, accepted })
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The frame's events as line chunks, partial messages joined.
+    fn lines(&mut self, frame: &[u8]) -> Result<(Vec<RawChunk>, protocol::Options), ProtocolError> {
+        let mut chunks = vec![RawChunk::default()];
+        let mut line = Vec::new();
+        let max_line = self.shared.max_line_bytes;
+        let max_frame = self.shared.max_frame_bytes;
+        let partials = &mut self.partials;
+        let options = protocol::decode(frame, max_frame, |event| {
+            let joined = match partials.offer(&event, max_frame) {
+                super::partial::Offer::Whole => None,
+                super::partial::Offer::Held => return,
+                super::partial::Offer::Joined(log) => Some(log),
+            };
+            line.clear();
+            record::write_line(&event, joined.as_deref(), &mut line);
+            let mut rest = &line[..];
+            loop {
+                let cut = boundary_cut(rest, max_line);
+                let (head, tail) = rest.split_at(cut);
+                let Some(chunk) = chunks.last_mut() else {
+                    return;
+                };
+                chunk.push_line(head);
+                if chunk.is_full() {
+                    chunks.push(RawChunk::default());
+                }
+                if tail.is_empty() {
+                    break;
+                }
+                rest = tail;
+            }
+        })?;
+        chunks.retain(|c| !c.is_empty());
+        Ok((chunks, options))
+    }
+}
+
+/// Writes each ack, in order, once the pipeline accepted its frame; a frame it did not accept
+/// closes the connection, so the client resends at once instead of waiting for its timeout.
+async fn write_acks<W: AsyncWrite>(
+    writer: W,
+    mut pending: mpsc::Receiver<PendingAck>,
+    peer: String,
+) {
+    tokio::pin!(writer);
+    while let Some(PendingAck { chunk, accepted }) = pending.recv().await {
+        if accepted.await != Ok(true) {
+            tracing::warn!(peer = %peer, "fluent source: events not accepted by the pipeline; not acked, the client resends them");
+            break;
+        }
+        let mut reply = Vec::with_capacity(chunk.len() + 8);
+        // Writing into a Vec cannot fail.
+        let _ = rmp::encode::write_map_len(&mut reply, 1);
+        let _ = rmp::encode::write_str(&mut reply, "ack");
+        let _ = rmp::encode::write_str(&mut reply, &chunk);
+        if let Err(err) = writer.write_all(&reply).await {
+            tracing::debug!(peer = %peer, error = %err, "fluent source: cannot write an ack; the client resends");
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}

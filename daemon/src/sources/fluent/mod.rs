@@ -1,0 +1,225 @@
+//! The Fluent forward source: what FireLens (the `awsfirelens` log driver) and any Fluentd or
+//! Fluent Bit forward output send to, on a unix socket and/or a loopback TCP port. Forward
+//! protocol v1 (all four event modes, EventTime), acks once the pipeline accepted the events.
+
+mod config;
+mod connection;
+mod frame;
+mod partial;
+mod protocol;
+mod record;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::FluentSourceConfig;
+use connection::Shared;
+
+use crate::event::AckGate;
+use crate::sources::RawChunk;
+use crate::telemetry::Telemetry;
+
+/// Why the source could not listen; each names the key to change.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The TCP port is busy or not allowed.
+    #[error("cannot listen on {address} for the fluent source: {source}; free the port or set sources.fluent.address")]
+    Tcp {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The socket path cannot be used.
+    #[error("cannot listen on the unix socket {path} for the fluent source: {reason}; set sources.fluent.socket_path")]
+    Unix {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The source's bound sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    tcp: Option<TcpListener>,
+    unix: Option<(UnixListener, PathBuf)>,
+}
+
+/// Binds every configured socket, so a busy port or an unusable path fails the start.
+pub async fn bind(config: &FluentSourceConfig) -> Result<Listeners, BindError> {
+    let tcp = match config.address {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| BindError::Tcp { address, source })?,
+        ),
+        None => None,
+    };
+    let unix = match &config.socket_path {
+        Some(path) => Some((bind_unix(path, config.socket_mode)?, path.clone())),
+        None => None,
+    };
+    Ok(Listeners { tcp, unix })
+}
+
+/// Binds the socket file: a stale one (nobody accepts on it: a killed run left it) is
+/// replaced; a live one, or anything that is not a socket, is left alone and refused.
+fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, BindError> {
+    let fail = |reason: String| BindError::Unix {
+        path: path.display().to_string(),
+        reason,
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(fail(err.to_string())),
+        Ok(meta) if meta.file_type().is_socket() => {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => return Err(fail("another process is listening on it".into())),
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    tracing::info!(path = %path.display(), "fluent source: replacing a stale socket file");
+                    std::fs::remove_file(path).map_err(|err| fail(err.to_string()))?;
+                }
+                Err(err) => return Err(fail(err.to_string())),
+            }
+        }
+        Ok(_) => return Err(fail("the path exists and is not a socket".into())),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|err| fail(err.to_string()))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|err| fail(err.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|err| fail(format!("cannot set its mode {mode:#o}: {err}")))?;
+    Ok(listener)
+}
+
+/// What [`serve`] needs from the run.
+pub struct Context {
+    /// The processor's raw-chunk queue.
+    pub tx: mpsc::Sender<RawChunk>,
+    /// Stops the source.
+    pub shutdown: CancellationToken,
+    /// Counters.
+    pub telemetry: Telemetry,
+    /// The run's acknowledgement gate.
+    pub gate: AckGate,
+    /// `sources.max_line_bytes`.
+    pub max_line_bytes: usize,
+}
+
+/// Accepts connections on every bound socket until shutdown, then waits for them to end and
+/// removes the socket file.
+pub async fn serve(listeners: Listeners, config: FluentSourceConfig, context: Context) {
+    let shared = Arc::new(Shared {
+        tx: context.tx,
+        telemetry: context.telemetry,
+        gate: context.gate,
+        max_frame_bytes: config.max_frame_bytes as usize,
+        max_line_bytes: context.max_line_bytes,
+        shutdown: context.shutdown,
+        large_frames: Arc::new(Semaphore::new(connection::LARGE_FRAME_SLOTS)),
+    });
+    let slots = Arc::new(Semaphore::new(config.max_connections as usize));
+    let connections = TaskTracker::new();
+    let mut socket_file = None;
+    let accept = TaskTracker::new();
+    if let Some(listener) = listeners.tcp {
+        accept.spawn(accept_tcp(
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&slots),
+            connections.clone(),
+        ));
+    }
+    if let Some((listener, path)) = listeners.unix {
+        socket_file = Some(path);
+        accept.spawn(accept_unix(
+            listener,
+            Arc::clone(&shared),
+            slots,
+            connections.clone(),
+        ));
+    }
+    accept.close();
+    accept.wait().await;
+    connections.close();
+    connections.wait().await;
+    if let Some(path) = socket_file {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Waits for a free connection slot (beyond `max_connections`, clients wait in the kernel's
+/// backlog); none once shutdown started.
+async fn connection_slot(
+    shared: &Shared,
+    slots: &Arc<Semaphore>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::select! {
+        () = shared.shutdown.cancelled() => None,
+        permit = Arc::clone(slots).acquire_owned() => permit.ok(),
+    }
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    connections: TaskTracker,
+) {
+    loop {
+        let Some(permit) = connection_slot(&shared, &slots).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    connection::serve(stream, shared, peer.to_string()).await;
+                    drop(permit);
+                });
+            }
+            Err(err) => tracing::warn!(error = %err, "fluent source: tcp accept failed"),
+        }
+    }
+}
+
+async fn accept_unix(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    connections: TaskTracker,
+) {
+    loop {
+        let Some(permit) = connection_slot(&shared, &slots).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    connection::serve(stream, shared, "unix socket".to_owned()).await;
+                    drop(permit);
+                });
+            }
+            Err(err) => tracing::warn!(error = %err, "fluent source: unix accept failed"),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+"""Forward-protocol clients for the sidecar's fluent source tests.
+
+`logger`: the `fluent-logger` package (PyPI), a real third-party client, in Message mode.
+`frames`: frames built with the `msgpack` package for every other mode (Forward,
+PackedForward, CompressedPackedForward), EventTime, and `chunk` acks, plus the bad
+connections (malformed bytes, an oversized frame) that must not disturb the good one.
+Prints one JSON object on stdout; exits non-zero on any failure.
+"""
+
+import argparse
+import gzip
+import json
+import socket
+import struct
+import sys
+import time
+
+import msgpack
+
+METADATA = {
+    "container_id": "5b1c0ffee",
+    "container_name": "/ecs-aistudio-server-1",
+    "source": "stdout",
+    "ecs_cluster": "aistudio-dev",
+    "ecs_task_arn": "arn:aws:ecs:eu-west-1:123456789012:task/aistudio-dev/0f1e",
+    "ecs_task_definition": "aistudio-server:7",
+}
+
+
+def contract_log(seq):
+    return json.dumps(
+        {
+            "level": "info",
+            "message": f"job done for user{seq}@example.com",
+            "event": "job.completed",
+            "requestId": f"req-{seq:08}",
+            "seq": seq,
+        }
+    )
+
+
+def record(seq):
+    if seq % 5 == 4:
+        # A plain-text line: shipped as the message, with seq kept as a field.
+        return dict(METADATA, log=f"plain text from user{seq}@example.com", seq=seq)
+    return dict(METADATA, log=contract_log(seq))
+
+
+def run_logger(args):
+    from fluent import sender
+
+    host = f"unix://{args.socket}" if args.socket else "127.0.0.1"
+    logger = sender.FluentSender("server", host=host, port=args.port, timeout=10.0)
+    for seq in range(args.start, args.start + args.count):
+        if not logger.emit("stdout", record(seq)):
+            print(json.dumps({"error": repr(logger.last_error)}))
+            return 1
+    logger.close()
+    print(json.dumps({"sent": args.count}))
+    return 0
+
+
+def event_time(seconds, nanos):
+    return msgpack.ExtType(0, struct.pack(">II", seconds, nanos))
+
+
+def recv_frame(sock, unpacker):
+    while True:
+        for value in unpacker:
+            return value
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed before the ack")
+        unpacker.feed(data)
+
+
+def closed_by_peer(sock, limit):
+    sock.settimeout(limit)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def run_frames(args):
+    base = int(time.time()) - 60
+    times = {}
+    seq = args.start
+
+    def entry(n):
+        nonlocal seq
+        this = seq
+        seq += 1
+        nanos = 123_456_789 if n % 2 == 0 else 0
+        secs = base + n
+        times[this] = secs * 1000 + nanos // 1_000_000
+        t = event_time(secs, nanos) if nanos else secs  # EventTime and integer times
+        return t, record(this)
+
+    frames = []
+    n = 0
+    for mode in ["message", "forward", "packed", "compressed"] * args.rounds:
+        chunk = f"chunk-{len(frames)}"
+        if mode == "message":
+            t, rec = entry(n)
+            n += 1
+            frames.append([f"app.{mode}", t, rec, {"chunk": chunk}])
+            continue
+        entries = []
+        for _ in range(args.per_frame):
+            t, rec = entry(n)
+            n += 1
+            entries.append([t, rec])
+        if mode == "forward":
+            frames.append([f"app.{mode}", entries, {"chunk": chunk, "size": len(entries)}])
+            continue
+        packed = b"".join(msgpack.packb(e) for e in entries)
+        option = {"chunk": chunk, "size": len(entries)}
+        if mode == "compressed":
+            packed = gzip.compress(packed)
+            option["compressed"] = "gzip"
+        frames.append([f"app.{mode}", packed, option])
+
+    good = socket.create_connection(("127.0.0.1", args.port))
+    unpacker = msgpack.Unpacker(raw=False)
+    good.settimeout(30)
+    acked = 0
+    bad_closed = {}
+    half = len(frames) // 2
+    for index, frame in enumerate(frames):
+        if index == half:
+            # Bad connections in the middle of the good one's traffic.
+            malformed = socket.create_connection(("127.0.0.1", args.port))
+            malformed.sendall(b"\xc1\xc1\xc1 not msgpack at all")
+            bad_closed["malformed"] = closed_by_peer(malformed, 10)
+            oversized = socket.create_connection(("127.0.0.1", args.port))
+            # A PackedForward frame announcing a 100 MB chunk: refused from its header.
+            oversized.sendall(b"\x92\xa3app\xc6" + struct.pack(">I", 100_000_000) + b"x" * 1024)
+            bad_closed["oversized"] = closed_by_peer(oversized, 10)
+            half_open = socket.create_connection(("127.0.0.1", args.port))
+            half_open.sendall(msgpack.packb(frame)[:7])  # and never more
+        good.sendall(msgpack.packb(frame))
+        reply = recv_frame(good, unpacker)
+        if reply != {"ack": frame[-1]["chunk"]}:
+            print(json.dumps({"error": f"unexpected reply {reply!r}"}))
+            return 1
+        acked += 1
+    good.close()
+    half_open.close()
+    print(json.dumps({"acked": acked, "events": seq - args.start, "times": times, "bad_closed": bad_closed}))
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    logger = sub.add_parser("logger")
+    logger.add_argument("--socket")
+    logger.add_argument("--port", type=int, default=24224)
+    logger.add_argument("--start", type=int, default=0)
+    logger.add_argument("--count", type=int, required=True)
+    frames = sub.add_parser("frames")
+    frames.add_argument("--port", type=int, required=True)
+    frames.add_argument("--start", type=int, default=0)
+    frames.add_argument("--rounds", type=int, default=2)
+    frames.add_argument("--per-frame", type=int, default=50)
+    args = parser.parse_args()
+    return run_logger(args) if args.command == "logger" else run_frames(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

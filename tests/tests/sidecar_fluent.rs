@@ -1,0 +1,224 @@
+//! The fluent forward source end to end: real clients (the `fluent-logger` package, frames
+//! built with the `msgpack` package) send to the real sidecar over its unix socket and TCP;
+//! the lines arrive in CloudWatch Logs (the emulator) redacted, exactly once, with their
+//! container and ECS fields, read back by the AWS CLI. The test command installs both
+//! packages; a missing one fails these tests (never skips).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tests::emulator::{unique_name, Emulator};
+use tests::sidecar::{free_port, Sidecar, Workspace};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const SHIPPED: &str = "aistudio_sidecar_events_shipped_total";
+
+/// Runs `tests/clients/fluent_forward.py` and returns the JSON it printed.
+fn client(args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/fluent_forward.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("python3 is needed for the fluent client tests");
+    assert!(
+        out.status.success(),
+        "fluent client {args:?} failed ({}): {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+}
+
+fn config(group: &str, socket: Option<&Path>, port: u16) -> String {
+    let socket = socket
+        .map(|s| format!("socket_path = \"{}\"\n", s.display()))
+        .unwrap_or_default();
+    format!(
+        "[sources.fluent]\n{socket}address = \"127.0.0.1:{port}\"\n[sinks.cloudwatch_logs]\nlog_group = \"{group}\"\nlog_stream = \"task-1\"\nbatch_timeout_ms = 100\n"
+    )
+}
+
+/// Every shipped event as (seq, timestamp ms, parsed message).
+fn shipped(emulator: &Emulator, group: &str) -> Vec<(u64, i64, serde_json::Value)> {
+    let out = emulator
+        .aws_cli(&[
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            "task-1",
+            "--start-from-head",
+        ])
+        .expect("get-log-events through the AWS CLI");
+    out["events"]
+        .as_array()
+        .expect("an events array")
+        .iter()
+        .map(|e| {
+            let text = e["message"].as_str().expect("a message");
+            let message: serde_json::Value = serde_json::from_str(text)
+                .unwrap_or_else(|_| panic!("every forward line ships as JSON: {text}"));
+            let seq = message["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no seq: {text}"));
+            (seq, e["timestamp"].as_i64().expect("a timestamp"), message)
+        })
+        .collect()
+}
+
+fn assert_redacted_with_metadata(events: &[(u64, i64, serde_json::Value)]) {
+    for (seq, _, message) in events {
+        let text = message.to_string();
+        assert!(!text.contains("@example.com"), "not redacted: {text}");
+        assert!(
+            text.contains(&format!("user{seq}")) || text.contains("[REDACTED"),
+            "{text}"
+        );
+        assert_eq!(
+            message["container_name"], "/ecs-aistudio-server-1",
+            "{text}"
+        );
+        assert_eq!(message["ecs_cluster"], "aistudio-dev", "{text}");
+        assert_eq!(
+            message["ecs_task_definition"], "aistudio-server:7",
+            "{text}"
+        );
+        assert_eq!(message["source"], "stdout", "{text}");
+        if seq % 5 == 4 {
+            assert!(message["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("plain text from")));
+        } else {
+            assert_eq!(message["event"], "job.completed", "{text}");
+        }
+    }
+}
+
+fn counts(events: &[(u64, i64, serde_json::Value)]) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for (seq, _, _) in events {
+        *counts.entry(*seq).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn fluent_logger_over_the_unix_socket_and_tcp_arrives_redacted_exactly_once() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-firelens"));
+    let socket = ws.path("run/fluent.sock");
+    // A stale socket file, as a killed run leaves it: replaced at start.
+    std::fs::create_dir_all(ws.path("run")).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let port = free_port();
+    let mut sidecar = Sidecar::start(
+        ws.tmp.path(),
+        &config(&group, Some(&socket), port),
+        &emulator.child_env(),
+        Stdio::null(),
+    )
+    .unwrap();
+    let port_arg = port.to_string();
+    let socket_arg = socket.display().to_string();
+    // The API answers once every source listens.
+    sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let sent = client(&[
+        "logger",
+        "--socket",
+        &socket_arg,
+        "--start",
+        "0",
+        "--count",
+        "300",
+    ]);
+    assert_eq!(sent["sent"], 300);
+    let sent = client(&[
+        "logger", "--port", &port_arg, "--start", "300", "--count", "300",
+    ]);
+    assert_eq!(sent["sent"], 300);
+    sidecar.wait_metric_at_least(SHIPPED, 600.0, LIMIT).await;
+    sidecar.signal("TERM");
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        sidecar.stderr()
+    );
+    assert!(!socket.exists(), "the socket file is removed at shutdown");
+
+    let events = shipped(emulator, &group);
+    let want: BTreeMap<u64, usize> = (0..600).map(|s| (s, 1)).collect();
+    assert_eq!(counts(&events), want, "every record exactly once");
+    assert_redacted_with_metadata(&events);
+    assert!(events.iter().all(|(_, _, m)| m["tag"] == "server.stdout"));
+}
+
+#[tokio::test]
+async fn every_forward_mode_is_acked_and_bad_connections_disturb_nothing() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-forward"));
+    let port = free_port();
+    let mut sidecar = Sidecar::start(
+        ws.tmp.path(),
+        &config(&group, None, port),
+        &emulator.child_env(),
+        Stdio::null(),
+    )
+    .unwrap();
+    // The API answers once every source listens.
+    sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let port_arg = port.to_string();
+    let report = client(&[
+        "frames",
+        "--port",
+        &port_arg,
+        "--rounds",
+        "2",
+        "--per-frame",
+        "50",
+    ]);
+    // 2 rounds of Message (1 event), Forward, PackedForward, CompressedPackedForward (50 each).
+    assert_eq!(report["acked"], 8, "{report}");
+    let total = report["events"].as_u64().unwrap();
+    assert_eq!(total, 2 * (1 + 3 * 50));
+    assert_eq!(report["bad_closed"]["malformed"], true, "{report}");
+    assert_eq!(report["bad_closed"]["oversized"], true, "{report}");
+    // Acked means accepted: everything acked is already shipped or held by the sink.
+    sidecar
+        .wait_metric_at_least(SHIPPED, total as f64, LIMIT)
+        .await;
+    sidecar.signal("TERM");
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        sidecar.stderr()
+    );
+    let stderr = sidecar.stderr();
+    assert!(stderr.contains("not msgpack"), "{stderr}");
+    assert!(
+        stderr.contains("larger than sources.fluent.max_frame_bytes"),
+        "{stderr}"
+    );
+
+    let events = shipped(emulator, &group);
+    let want: BTreeMap<u64, usize> = (0..total).map(|s| (s, 1)).collect();
+    assert_eq!(counts(&events), want, "every event exactly once");
+    assert_redacted_with_metadata(&events);
+    // EventTime's nanoseconds and integer seconds both become the event's timestamp.
+    let times = report["times"].as_object().unwrap();
+    for (seq, timestamp, _) in &events {
+        assert_eq!(
+            times[&seq.to_string()].as_i64(),
+            Some(*timestamp),
+            "seq {seq}"
+        );
+    }
+}
