@@ -13,6 +13,7 @@ use crate::sinks::file::{DEFAULT_MAX_FILES, DEFAULT_MAX_FILE_BYTES};
 use crate::sinks::SinksConfig;
 use crate::sources::file::FileSourceConfig;
 use crate::sources::fluent::FluentSourceConfig;
+use crate::sources::otlp::OtlpSourceConfig;
 use crate::sources::tcp::TcpSourceConfig;
 use crate::sources::DEFAULT_MAX_LINE_BYTES;
 
@@ -86,6 +87,9 @@ pub struct SourcesConfig {
     /// Listen for Fluent forward messages (FireLens) on a unix socket and/or loopback TCP.
     #[serde(default)]
     pub fluent: Option<FluentSourceConfig>,
+    /// Accept OTLP/HTTP logs (`POST /v1/logs`) on a loopback port.
+    #[serde(default)]
+    pub otlp: Option<OtlpSourceConfig>,
     /// Lines longer than this are cut into several events as they are read.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
@@ -98,6 +102,7 @@ impl Default for SourcesConfig {
             file: Vec::new(),
             tcp: None,
             fluent: None,
+            otlp: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
@@ -107,7 +112,10 @@ impl SourcesConfig {
     /// Stdin is read when configured, or when nothing else is.
     pub fn stdin_enabled(&self) -> bool {
         self.stdin.is_some()
-            || (self.file.is_empty() && self.tcp.is_none() && self.fluent.is_none())
+            || (self.file.is_empty()
+                && self.tcp.is_none()
+                && self.fluent.is_none()
+                && self.otlp.is_none())
     }
 }
 
@@ -337,6 +345,9 @@ impl SidecarConfig {
         problems.extend(self.metrics.problems());
         if let Some(fluent) = &self.sources.fluent {
             problems.extend(fluent.problems());
+        }
+        if let Some(otlp) = &self.sources.otlp {
+            problems.extend(otlp.problems());
         }
         for (index, file) in self.sources.file.iter().enumerate() {
             if file.include.is_empty() {

@@ -2,7 +2,7 @@
 //! events into lines, hands them to the pipeline (waiting when it is full, so the client's
 //! own buffer holds), and answers `{"ack": chunk}` only once the pipeline accepted them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -12,8 +12,8 @@ use super::frame::{scan, Scan};
 use super::partial::Partials;
 use super::protocol::{self, ProtocolError};
 use super::record;
-use crate::cut::boundary_cut;
-use crate::event::{Ack, AckGate, AckTarget};
+use crate::event::AckGate;
+use crate::sources::structured::{acceptance, push_cut_line};
 use crate::sources::RawChunk;
 use crate::telemetry::{SidecarEvent, Telemetry};
 use aistudio_core::clock::now_ms;
@@ -46,18 +46,6 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Permits to read a frame larger than [`SMALL_FRAME_BYTES`].
     pub large_frames: Arc<Semaphore>,
-}
-
-/// Reports the pipeline's verdict on one frame's events to the connection's ack writer.
-#[derive(Debug)]
-struct FrameAck(Mutex<Option<oneshot::Sender<bool>>>);
-
-impl AckTarget for FrameAck {
-    fn complete(&self, delivered: bool) {
-        if let Some(tx) = self.0.lock().ok().and_then(|mut tx| tx.take()) {
-            let _ = tx.send(delivered);
-        }
-    }
 }
 
 /// A frame whose client asked for an ack.
@@ -172,8 +160,7 @@ impl Connection {
             }
         };
         let pending = options.chunk.map(|chunk| {
-            let (tx, rx) = oneshot::channel();
-            let ack = Ack::new(FrameAck(Mutex::new(Some(tx))), &self.shared.gate);
+            let (ack, rx) = acceptance(&self.shared.gate);
             (chunk, rx, ack)
         });
         let ack = pending.as_ref().map(|(_, _, ack)| ack.clone());
@@ -213,7 +200,7 @@ impl Connection {
 
     /// The frame's events as line chunks, partial messages joined.
     fn lines(&mut self, frame: &[u8]) -> Result<(Vec<RawChunk>, protocol::Options), ProtocolError> {
-        let mut chunks = vec![RawChunk::default()];
+        let mut chunks = Vec::new();
         let mut line = Vec::new();
         let max_line = self.shared.max_line_bytes;
         let max_frame = self.shared.max_frame_bytes;
@@ -226,24 +213,8 @@ impl Connection {
             };
             line.clear();
             record::write_line(&event, joined.as_deref(), &mut line);
-            let mut rest = &line[..];
-            loop {
-                let cut = boundary_cut(rest, max_line);
-                let (head, tail) = rest.split_at(cut);
-                let Some(chunk) = chunks.last_mut() else {
-                    return;
-                };
-                chunk.push_line(head);
-                if chunk.is_full() {
-                    chunks.push(RawChunk::default());
-                }
-                if tail.is_empty() {
-                    break;
-                }
-                rest = tail;
-            }
+            push_cut_line(&mut chunks, &line, max_line);
         })?;
-        chunks.retain(|c| !c.is_empty());
         Ok((chunks, options))
     }
 }

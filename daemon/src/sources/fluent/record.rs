@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use rmpv::ValueRef;
-use time::format_description::well_known::Rfc3339;
 
 use super::protocol::Event;
 
@@ -168,12 +167,8 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
     }
 }
 
-/// RFC 3339 UTC with nanoseconds; the epoch for a time the calendar cannot hold.
 fn rfc3339(time_ns: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_ns))
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+    crate::sources::structured::rfc3339_ns(i128::from(time_ns))
 }
 
 #[cfg(test)]
