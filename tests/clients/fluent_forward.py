@@ -156,6 +156,48 @@ def run_frames(args):
     return 0
 
 
+def run_resend(args):
+    """PackedForward frames with `chunk` acks, as a client with require_ack_response sends
+    them: a frame not acked (connection refused, closed, or timed out) is resent until it is."""
+    deadline = time.monotonic() + args.deadline
+    acked = []
+    retries = 0
+    sock = None
+    unpacker = None
+    now = int(time.time())
+    for index in range(args.frames):
+        first = args.start + index * args.per_frame
+        entries = [[now, record(seq)] for seq in range(first, first + args.per_frame)]
+        chunk = f"resend-{index}"
+        frame = msgpack.packb(
+            ["server.stdout", b"".join(msgpack.packb(e) for e in entries), {"chunk": chunk, "size": len(entries)}]
+        )
+        while True:
+            if time.monotonic() > deadline:
+                print(json.dumps({"error": "deadline", "acked": acked, "retries": retries}))
+                return 1
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", args.port), timeout=5)
+                    unpacker = msgpack.Unpacker(raw=False)
+                sock.sendall(frame)
+                reply = recv_frame(sock, unpacker)
+                if reply == {"ack": chunk}:
+                    acked.append(index)
+                    break
+                raise ConnectionError(f"unexpected reply {reply!r}")
+            except (OSError, ConnectionError):
+                retries += 1
+                if sock is not None:
+                    sock.close()
+                sock = None
+                time.sleep(0.1)
+    if sock is not None:
+        sock.close()
+    print(json.dumps({"acked": acked, "retries": retries, "events": args.frames * args.per_frame}))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,8 +211,15 @@ def main():
     frames.add_argument("--start", type=int, default=0)
     frames.add_argument("--rounds", type=int, default=2)
     frames.add_argument("--per-frame", type=int, default=50)
+    resend = sub.add_parser("resend")
+    resend.add_argument("--port", type=int, required=True)
+    resend.add_argument("--start", type=int, default=0)
+    resend.add_argument("--frames", type=int, required=True)
+    resend.add_argument("--per-frame", type=int, default=100)
+    resend.add_argument("--deadline", type=float, default=90)
     args = parser.parse_args()
-    return run_logger(args) if args.command == "logger" else run_frames(args)
+    commands = {"logger": run_logger, "frames": run_frames, "resend": run_resend}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,25 @@ fn config(group: &str, socket: Option<&Path>, port: u16) -> String {
     )
 }
 
-/// Every shipped event as (seq, timestamp ms, parsed message).
-fn shipped(emulator: &Emulator, group: &str) -> Vec<(u64, i64, serde_json::Value)> {
+/// Every shipped event as (seq, parsed message), read back page by page by the AWS CLI.
+fn shipped(emulator: &Emulator, group: &str) -> Vec<(u64, serde_json::Value)> {
+    emulator
+        .log_messages(group, "task-1")
+        .expect("get-log-events through the AWS CLI")
+        .iter()
+        .map(|text| {
+            let message: serde_json::Value = serde_json::from_str(text)
+                .unwrap_or_else(|_| panic!("every forward line ships as JSON: {text}"));
+            let seq = message["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no seq: {text}"));
+            (seq, message)
+        })
+        .collect()
+}
+
+/// (seq, CloudWatch timestamp) of every event (one page: the test sends fewer than 10,000).
+fn timestamps(emulator: &Emulator, group: &str) -> Vec<(u64, i64)> {
     let out = emulator
         .aws_cli(&[
             "logs",
@@ -59,20 +76,15 @@ fn shipped(emulator: &Emulator, group: &str) -> Vec<(u64, i64, serde_json::Value
         .as_array()
         .expect("an events array")
         .iter()
-        .map(|e| {
-            let text = e["message"].as_str().expect("a message");
-            let message: serde_json::Value = serde_json::from_str(text)
-                .unwrap_or_else(|_| panic!("every forward line ships as JSON: {text}"));
-            let seq = message["seq"]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no seq: {text}"));
-            (seq, e["timestamp"].as_i64().expect("a timestamp"), message)
+        .filter_map(|e| {
+            let message: serde_json::Value = serde_json::from_str(e["message"].as_str()?).ok()?;
+            Some((message["seq"].as_u64()?, e["timestamp"].as_i64()?))
         })
         .collect()
 }
 
-fn assert_redacted_with_metadata(events: &[(u64, i64, serde_json::Value)]) {
-    for (seq, _, message) in events {
+fn assert_redacted_with_metadata(events: &[(u64, serde_json::Value)]) {
+    for (seq, message) in events {
         let text = message.to_string();
         assert!(!text.contains("@example.com"), "not redacted: {text}");
         assert!(
@@ -99,9 +111,9 @@ fn assert_redacted_with_metadata(events: &[(u64, i64, serde_json::Value)]) {
     }
 }
 
-fn counts(events: &[(u64, i64, serde_json::Value)]) -> BTreeMap<u64, usize> {
+fn counts(events: &[(u64, serde_json::Value)]) -> BTreeMap<u64, usize> {
     let mut counts = BTreeMap::new();
-    for (seq, _, _) in events {
+    for (seq, _) in events {
         *counts.entry(*seq).or_default() += 1;
     }
     counts
@@ -156,7 +168,7 @@ async fn fluent_logger_over_the_unix_socket_and_tcp_arrives_redacted_exactly_onc
     let want: BTreeMap<u64, usize> = (0..600).map(|s| (s, 1)).collect();
     assert_eq!(counts(&events), want, "every record exactly once");
     assert_redacted_with_metadata(&events);
-    assert!(events.iter().all(|(_, _, m)| m["tag"] == "server.stdout"));
+    assert!(events.iter().all(|(_, m)| m["tag"] == "server.stdout"));
 }
 
 #[tokio::test]
@@ -214,11 +226,92 @@ async fn every_forward_mode_is_acked_and_bad_connections_disturb_nothing() {
     assert_redacted_with_metadata(&events);
     // EventTime's nanoseconds and integer seconds both become the event's timestamp.
     let times = report["times"].as_object().unwrap();
-    for (seq, timestamp, _) in &events {
+    let stamps = timestamps(emulator, &group);
+    assert_eq!(stamps.len() as u64, total);
+    for (seq, timestamp) in &stamps {
         assert_eq!(
             times[&seq.to_string()].as_i64(),
             Some(*timestamp),
             "seq {seq}"
         );
     }
+}
+
+#[tokio::test]
+async fn kill_9_under_acked_traffic_loses_nothing_that_was_acked() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-fluent-kill"));
+    let port = free_port();
+    let config = config(&group, None, port);
+    let mut first =
+        Sidecar::start(ws.tmp.path(), &config, &emulator.child_env(), Stdio::null()).unwrap();
+    first.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    // The client resends every frame until it is acked, as `require_ack_response` does.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/fluent_forward.py");
+    let (frames, per_frame) = (60u64, 100u64);
+    let client = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["resend", "--port", &port.to_string()])
+        .args([
+            "--frames",
+            &frames.to_string(),
+            "--per-frame",
+            &per_frame.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the resending client");
+    // Kill in the middle of the stream: some frames acked, some in flight, some not sent.
+    first.wait_metric_at_least(SHIPPED, 1500.0, LIMIT).await;
+    first.signal("KILL");
+    assert_eq!(first.wait_exit(LIMIT).await, None, "killed by the signal");
+    let mut second =
+        Sidecar::start(ws.tmp.path(), &config, &emulator.child_env(), Stdio::null()).unwrap();
+    let out = tokio::task::spawn_blocking(move || client.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["acked"].as_array().unwrap().len() as u64,
+        frames,
+        "{report}"
+    );
+    assert!(
+        report["retries"].as_u64().unwrap() > 0,
+        "the kill made the client resend: {report}"
+    );
+    second.wait_metric_at_least(SHIPPED, 1.0, LIMIT).await;
+    second.signal("TERM");
+    assert_eq!(
+        second.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        second.stderr()
+    );
+
+    let events = shipped(emulator, &group);
+    let counts = counts(&events);
+    let total = frames * per_frame;
+    let missing: Vec<u64> = (0..total).filter(|s| !counts.contains_key(s)).collect();
+    assert!(
+        missing.is_empty(),
+        "every acked event arrived; missing {missing:?}"
+    );
+    // Duplicates only from what was in flight at the kill (the frame being sent and the
+    // batches not yet confirmed), never the whole stream.
+    let duplicated = counts.values().filter(|&&n| n > 1).count() as u64;
+    assert!(
+        duplicated <= 5 * per_frame,
+        "{duplicated} duplicated of {total}"
+    );
+    assert_redacted_with_metadata(&events);
 }
