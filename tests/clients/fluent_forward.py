@@ -9,6 +9,7 @@ Prints one JSON object on stdout; exits non-zero on any failure.
 
 import argparse
 import gzip
+import hashlib
 import json
 import socket
 import struct
@@ -198,6 +199,49 @@ def run_resend(args):
     return 0
 
 
+def handshake(port, key, hostname="client-host"):
+    """Connects and runs the shared-key handshake; returns (socket, unpacker, pong)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    unpacker = msgpack.Unpacker(raw=False)
+    helo = recv_frame(sock, unpacker)
+    assert helo[0] == "HELO", helo
+    nonce = helo[1]["nonce"]
+    nonce = nonce if isinstance(nonce, bytes) else nonce.encode()
+    salt = b"0123456789abcdef"
+    digest = hashlib.sha512(salt + hostname.encode() + nonce + key.encode()).hexdigest()
+    sock.sendall(msgpack.packb(["PING", hostname, salt, digest, "", ""]))
+    pong = recv_frame(sock, unpacker)
+    if pong[1]:
+        # The server proves it knows the key too.
+        want = hashlib.sha512(salt + pong[3].encode() + nonce + key.encode()).hexdigest()
+        if pong[4] != want:
+            raise AssertionError("the server's PONG digest is wrong")
+    return sock, unpacker, pong
+
+
+def run_auth(args):
+    report = {}
+    sock, unpacker, pong = handshake(args.port, args.key)
+    report["pong_ok"] = pong[1]
+    now = int(time.time())
+    acked = 0
+    for seq in range(args.start, args.start + args.count):
+        sock.sendall(msgpack.packb(["server.stdout", now, record(seq), {"chunk": f"a{seq}"}]))
+        if recv_frame(sock, unpacker) == {"ack": f"a{seq}"}:
+            acked += 1
+    sock.close()
+    report["acked"] = acked
+    wrong, _, pong = handshake(args.port, "not-the-key")
+    report["wrong_key_pong"] = pong[1]
+    report["wrong_key_closed"] = closed_by_peer(wrong, 10)
+    # A client that skips the handshake: its message is refused and the connection closed.
+    rude = socket.create_connection(("127.0.0.1", args.port), timeout=10)
+    rude.sendall(msgpack.packb(["server.stdout", now, record(999_999), {"chunk": "x"}]))
+    report["no_ping_closed"] = closed_by_peer(rude, 10)
+    print(json.dumps(report))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,8 +261,13 @@ def main():
     resend.add_argument("--frames", type=int, required=True)
     resend.add_argument("--per-frame", type=int, default=100)
     resend.add_argument("--deadline", type=float, default=90)
+    auth = sub.add_parser("auth")
+    auth.add_argument("--port", type=int, required=True)
+    auth.add_argument("--key", required=True)
+    auth.add_argument("--start", type=int, default=0)
+    auth.add_argument("--count", type=int, default=20)
     args = parser.parse_args()
-    commands = {"logger": run_logger, "frames": run_frames, "resend": run_resend}
+    commands = {"logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth}
     return commands[args.command](args)
 
 

@@ -315,3 +315,62 @@ async fn kill_9_under_acked_traffic_loses_nothing_that_was_acked() {
     );
     assert_redacted_with_metadata(&events);
 }
+
+#[tokio::test]
+async fn with_a_shared_key_only_clients_that_prove_it_are_heard() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-fluent-auth"));
+    let port = free_port();
+    let key = "forward-shared-key-9f8e7d";
+    let config = config(&group, None, port).replace(
+        "[sources.fluent]\n",
+        "[sources.fluent]\nshared_key_env = \"AISTUDIO_FLUENT_SHARED_KEY\"\n",
+    );
+    let mut env = emulator.child_env();
+    env.push(("AISTUDIO_FLUENT_SHARED_KEY", key.to_owned()));
+    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &env, Stdio::null()).unwrap();
+    sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let report = client(&[
+        "auth",
+        "--port",
+        &port.to_string(),
+        "--key",
+        key,
+        "--count",
+        "20",
+    ]);
+    assert_eq!(report["pong_ok"], true, "{report}");
+    assert_eq!(report["acked"], 20, "{report}");
+    assert_eq!(report["wrong_key_pong"], false, "{report}");
+    assert_eq!(report["wrong_key_closed"], true, "{report}");
+    assert_eq!(report["no_ping_closed"], true, "{report}");
+    sidecar.wait_metric_at_least(SHIPPED, 20.0, LIMIT).await;
+    sidecar.signal("TERM");
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        sidecar.stderr()
+    );
+    let stderr = sidecar.stderr();
+    assert!(stderr.contains("shared key mismatch"), "{stderr}");
+    assert!(!stderr.contains(key), "the key is never logged: {stderr}");
+    let events = shipped(emulator, &group);
+    let want: BTreeMap<u64, usize> = (0..20).map(|s| (s, 1)).collect();
+    assert_eq!(
+        counts(&events),
+        want,
+        "only the authenticated client's events"
+    );
+
+    // Without the secret in the environment the sidecar refuses to start, naming the variable.
+    let mut unset =
+        Sidecar::start(ws.tmp.path(), &config, &emulator.child_env(), Stdio::null()).unwrap();
+    assert_ne!(unset.wait_exit(LIMIT).await, Some(0));
+    assert!(
+        unset.stderr().contains("AISTUDIO_FLUENT_SHARED_KEY"),
+        "{}",
+        unset.stderr()
+    );
+}

@@ -43,6 +43,14 @@ pub struct FluentSourceConfig {
     /// Most connections served at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: u64,
+    /// Name of the environment variable holding the forward protocol's shared key (ECS fills
+    /// it from a Secrets Manager secret); when set, every client must complete the
+    /// shared-key handshake (HELO/PING/PONG) before it may send events.
+    #[serde(default)]
+    pub shared_key_env: Option<String>,
+    /// The hostname this source names in the handshake's PONG.
+    #[serde(default = "default_self_hostname")]
+    pub self_hostname: String,
 }
 
 fn default_socket_mode() -> u32 {
@@ -54,6 +62,9 @@ fn default_max_frame_bytes() -> u64 {
 fn default_max_connections() -> u64 {
     DEFAULT_MAX_CONNECTIONS
 }
+fn default_self_hostname() -> String {
+    "aistudio-sidecar".to_owned()
+}
 
 impl FluentSourceConfig {
     /// Every problem of this section, each naming its key.
@@ -64,6 +75,9 @@ impl FluentSourceConfig {
                 "sources.fluent: neither socket_path nor address is set; give at least one".into(),
             );
         }
+        if self.shared_key_env.as_deref().is_some_and(str::is_empty) {
+            problems.push("sources.fluent.shared_key_env: empty; name the environment variable that holds the shared key".into());
+        }
         if self.socket_mode > 0o777 {
             problems.push(format!(
                 "sources.fluent.socket_mode: {:#o} is not a permission mode; allowed 0o000..=0o777",
@@ -71,9 +85,9 @@ impl FluentSourceConfig {
             ));
         }
         if let Some(address) = self.address {
-            if !address.ip().is_loopback() {
+            if !address.ip().is_loopback() && self.shared_key_env.is_none() {
                 problems.push(format!(
-                    "sources.fluent.address: {address} is not a loopback address; the forward protocol has no authentication here, so listen on 127.0.0.1 (tasks in awsvpc mode share it)"
+                    "sources.fluent.address: {address} is not a loopback address; listen on 127.0.0.1 (tasks in awsvpc mode share it), or set shared_key_env so clients must prove the shared key"
                 ));
             }
         }

@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{AuthError, SharedKey};
 use super::frame::{scan, Scan};
 use super::partial::Partials;
 use super::protocol::{self, ProtocolError};
@@ -46,12 +47,29 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Permits to read a frame larger than [`SMALL_FRAME_BYTES`].
     pub large_frames: Arc<Semaphore>,
+    /// The shared key clients must prove, when configured.
+    pub auth: Option<SharedKey>,
 }
 
-/// A frame whose client asked for an ack.
-struct PendingAck {
-    chunk: String,
-    accepted: oneshot::Receiver<bool>,
+/// What the connection's writer sends, in order.
+enum Reply {
+    /// `{"ack": chunk}` once the frame's events are accepted.
+    Ack {
+        chunk: String,
+        accepted: oneshot::Receiver<bool>,
+    },
+    /// A handshake message (HELO, PONG).
+    Handshake(Vec<u8>),
+    /// A refusing PONG, after which the connection closes.
+    Refusal(Vec<u8>),
+}
+
+/// Where the shared-key handshake stands on one connection.
+enum Handshake {
+    /// No shared key configured, or the client proved it.
+    Done,
+    /// HELO sent with this nonce; the next frame must be the PING.
+    AwaitingPing(Vec<u8>),
 }
 
 /// Serves one connection until the peer closes it, it breaks the protocol, or shutdown.
@@ -61,12 +79,26 @@ where
 {
     let (reader, writer) = tokio::io::split(stream);
     let (ack_tx, ack_rx) = mpsc::channel(MAX_PENDING_ACKS);
-    let writer = tokio::spawn(write_acks(writer, ack_rx, peer.clone()));
+    let writer = tokio::spawn(write_replies(writer, ack_rx, peer.clone()));
+    let handshake = match &shared.auth {
+        None => Handshake::Done,
+        Some(_) => match SharedKey::helo() {
+            Ok((nonce, helo)) => {
+                let _ = ack_tx.send(Reply::Handshake(helo)).await;
+                Handshake::AwaitingPing(nonce)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "fluent source: cannot make a handshake nonce; connection closed");
+                return;
+            }
+        },
+    };
     let mut connection = Connection {
         shared,
         peer,
         partials: Partials::default(),
         ack_tx,
+        handshake,
     };
     connection.read_frames(reader).await;
     drop(connection);
@@ -78,7 +110,8 @@ struct Connection {
     shared: Arc<Shared>,
     peer: String,
     partials: Partials,
-    ack_tx: mpsc::Sender<PendingAck>,
+    ack_tx: mpsc::Sender<Reply>,
+    handshake: Handshake,
 }
 
 impl Connection {
@@ -152,6 +185,9 @@ impl Connection {
 
     /// Decodes and hands over one frame; false when the connection must close.
     async fn frame(&mut self, frame: &[u8]) -> bool {
+        if let Handshake::AwaitingPing(nonce) = &self.handshake {
+            return self.ping(frame, &nonce.clone()).await;
+        }
         let (chunks, options) = match self.lines(frame) {
             Ok(decoded) => decoded,
             Err(err) => {
@@ -188,7 +224,7 @@ impl Connection {
             drop(ack);
             if self
                 .ack_tx
-                .send(PendingAck { chunk, accepted })
+                .send(Reply::Ack { chunk, accepted })
                 .await
                 .is_err()
             {
@@ -196,6 +232,30 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// Checks the handshake's PING; false when the client failed it (told why, then closed).
+    async fn ping(&mut self, frame: &[u8], nonce: &[u8]) -> bool {
+        let Some(key) = &self.shared.auth else {
+            return true;
+        };
+        let checked = rmpv::decode::read_value_ref(&mut &frame[..])
+            .map_err(|_| AuthError::NotPing)
+            .and_then(|ping| key.check_ping(&ping, nonce));
+        match checked {
+            Ok(pong) => {
+                self.handshake = Handshake::Done;
+                self.ack_tx.send(Reply::Handshake(pong)).await.is_ok()
+            }
+            Err(err) => {
+                tracing::warn!(peer = %self.peer, error = %err, "fluent source: handshake failed; connection closed");
+                let _ = self
+                    .ack_tx
+                    .send(Reply::Refusal(SharedKey::refusal(&err.to_string())))
+                    .await;
+                false
+            }
+        }
     }
 
     /// The frame's events as line chunks, partial messages joined.
@@ -219,26 +279,33 @@ impl Connection {
     }
 }
 
-/// Writes each ack, in order, once the pipeline accepted its frame; a frame it did not accept
-/// closes the connection, so the client resends at once instead of waiting for its timeout.
-async fn write_acks<W: AsyncWrite>(
-    writer: W,
-    mut pending: mpsc::Receiver<PendingAck>,
-    peer: String,
-) {
+/// Writes each reply in order: an ack once the pipeline accepted its frame; a frame it did
+/// not accept closes the connection, so the client resends at once instead of waiting for its
+/// timeout.
+async fn write_replies<W: AsyncWrite>(writer: W, mut pending: mpsc::Receiver<Reply>, peer: String) {
     tokio::pin!(writer);
-    while let Some(PendingAck { chunk, accepted }) = pending.recv().await {
-        if accepted.await != Ok(true) {
-            tracing::warn!(peer = %peer, "fluent source: events not accepted by the pipeline; not acked, the client resends them");
+    while let Some(reply) = pending.recv().await {
+        let (bytes, close) = match reply {
+            Reply::Ack { chunk, accepted } => {
+                if accepted.await != Ok(true) {
+                    tracing::warn!(peer = %peer, "fluent source: events not accepted by the pipeline; not acked, the client resends them");
+                    break;
+                }
+                let mut ack = Vec::with_capacity(chunk.len() + 8);
+                // Writing into a Vec cannot fail.
+                let _ = rmp::encode::write_map_len(&mut ack, 1);
+                let _ = rmp::encode::write_str(&mut ack, "ack");
+                let _ = rmp::encode::write_str(&mut ack, &chunk);
+                (ack, false)
+            }
+            Reply::Handshake(bytes) => (bytes, false),
+            Reply::Refusal(bytes) => (bytes, true),
+        };
+        if let Err(err) = writer.write_all(&bytes).await {
+            tracing::debug!(peer = %peer, error = %err, "fluent source: cannot write a reply; the client resends");
             break;
         }
-        let mut reply = Vec::with_capacity(chunk.len() + 8);
-        // Writing into a Vec cannot fail.
-        let _ = rmp::encode::write_map_len(&mut reply, 1);
-        let _ = rmp::encode::write_str(&mut reply, "ack");
-        let _ = rmp::encode::write_str(&mut reply, &chunk);
-        if let Err(err) = writer.write_all(&reply).await {
-            tracing::debug!(peer = %peer, error = %err, "fluent source: cannot write an ack; the client resends");
+        if close {
             break;
         }
     }

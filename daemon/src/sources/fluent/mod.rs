@@ -2,6 +2,7 @@
 //! Fluent Bit forward output send to, on a unix socket and/or a loopback TCP port. Forward
 //! protocol v1 (all four event modes, EventTime), acks once the pipeline accepted the events.
 
+mod auth;
 mod config;
 mod connection;
 mod frame;
@@ -36,6 +37,12 @@ pub enum BindError {
         /// Why.
         source: std::io::Error,
     },
+    /// The shared key's environment variable is not set.
+    #[error("the environment variable {var} named by sources.fluent.shared_key_env is not set or empty; put the shared key there (an ECS `secrets` entry) or remove shared_key_env")]
+    SharedKey {
+        /// The variable's name.
+        var: String,
+    },
     /// The socket path cannot be used.
     #[error("cannot listen on the unix socket {path} for the fluent source: {reason}; set sources.fluent.socket_path")]
     Unix {
@@ -51,10 +58,20 @@ pub enum BindError {
 pub struct Listeners {
     tcp: Option<TcpListener>,
     unix: Option<(UnixListener, PathBuf)>,
+    auth: Option<auth::SharedKey>,
 }
 
 /// Binds every configured socket, so a busy port or an unusable path fails the start.
 pub async fn bind(config: &FluentSourceConfig) -> Result<Listeners, BindError> {
+    let auth = match &config.shared_key_env {
+        Some(var) => match std::env::var(var) {
+            Ok(key) if !key.is_empty() => {
+                Some(auth::SharedKey::new(key, config.self_hostname.clone()))
+            }
+            _ => return Err(BindError::SharedKey { var: var.clone() }),
+        },
+        None => None,
+    };
     let tcp = match config.address {
         Some(address) => Some(
             TcpListener::bind(address)
@@ -67,7 +84,7 @@ pub async fn bind(config: &FluentSourceConfig) -> Result<Listeners, BindError> {
         Some(path) => Some((bind_unix(path, config.socket_mode)?, path.clone())),
         None => None,
     };
-    Ok(Listeners { tcp, unix })
+    Ok(Listeners { tcp, unix, auth })
 }
 
 /// Binds the socket file: a stale one (nobody accepts on it: a killed run left it) is
@@ -126,6 +143,7 @@ pub async fn serve(listeners: Listeners, config: FluentSourceConfig, context: Co
         max_line_bytes: context.max_line_bytes,
         shutdown: context.shutdown,
         large_frames: Arc::new(Semaphore::new(connection::LARGE_FRAME_SLOTS)),
+        auth: listeners.auth,
     });
     let slots = Arc::new(Semaphore::new(config.max_connections as usize));
     let connections = TaskTracker::new();
