@@ -242,6 +242,55 @@ def run_auth(args):
     return 0
 
 
+def run_partials(args):
+    """A line over 16 KiB as Docker's log driver splits it (partial_message, partial_id,
+    partial_ordinal, partial_last), sent by fluent-logger (no acks: joined by the sidecar);
+    the same split in frames that ask for acks (shipped part by part); and a line whose last
+    part never comes (flushed when the connection closes)."""
+    from fluent import sender
+
+    line = json.dumps(
+        {
+            "level": "info",
+            "event": "job.completed",
+            "message": "long line for longuser@example.com " + "x" * 40_000,
+            "seq": args.start,
+        }
+    )
+    parts = [line[i : i + 16_384] for i in range(0, len(line), 16_384)]
+
+    def part(i, pid, last=True):
+        return dict(
+            METADATA,
+            log=parts[i],
+            partial_message="true",
+            partial_id=pid,
+            partial_ordinal=str(i + 1),
+            partial_last="true" if (last and i == len(parts) - 1) else "false",
+        )
+
+    logger = sender.FluentSender("server", port=args.port, timeout=10.0)
+    for i in range(len(parts)):
+        if not logger.emit("stdout", part(i, "joined")):
+            print(json.dumps({"error": repr(logger.last_error)}))
+            return 1
+    # The unfinished one: two parts, never a last.
+    for i in range(2):
+        logger.emit("stdout", part(i, "unfinished", last=False))
+    logger.close()
+
+    sock = socket.create_connection(("127.0.0.1", args.port), timeout=10)
+    unpacker = msgpack.Unpacker(raw=False)
+    acked = 0
+    for i in range(len(parts)):
+        sock.sendall(msgpack.packb(["server.stdout", int(time.time()), part(i, "acked"), {"chunk": f"p{i}"}]))
+        if recv_frame(sock, unpacker) == {"ack": f"p{i}"}:
+            acked += 1
+    sock.close()
+    print(json.dumps({"parts": len(parts), "acked": acked, "line_bytes": len(line)}))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,8 +315,11 @@ def main():
     auth.add_argument("--key", required=True)
     auth.add_argument("--start", type=int, default=0)
     auth.add_argument("--count", type=int, default=20)
+    partials = sub.add_parser("partials")
+    partials.add_argument("--port", type=int, required=True)
+    partials.add_argument("--start", type=int, default=0)
     args = parser.parse_args()
-    commands = {"logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth}
+    commands = {"partials": run_partials, "logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth}
     return commands[args.command](args)
 
 

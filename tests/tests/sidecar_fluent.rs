@@ -374,3 +374,68 @@ async fn with_a_shared_key_only_clients_that_prove_it_are_heard() {
         unset.stderr()
     );
 }
+
+#[tokio::test]
+async fn dockers_partial_messages_are_joined_and_nothing_is_lost() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-fluent-partial"));
+    let port = free_port();
+    let mut sidecar = Sidecar::start(
+        ws.tmp.path(),
+        &config(&group, None, port),
+        &emulator.child_env(),
+        Stdio::null(),
+    )
+    .unwrap();
+    sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let report = client(&["partials", "--port", &port.to_string(), "--start", "7"]);
+    let parts = report["parts"].as_u64().unwrap();
+    assert_eq!(parts, 3, "{report}");
+    assert_eq!(report["acked"], parts, "{report}");
+    // One joined line, one flushed unfinished line, and the acked frames' parts one by one.
+    let want = 2 + parts;
+    sidecar
+        .wait_metric_at_least(SHIPPED, want as f64, LIMIT)
+        .await;
+    sidecar.signal("TERM");
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        sidecar.stderr()
+    );
+
+    let messages = emulator.log_messages(&group, "task-1").unwrap();
+    assert_eq!(messages.len() as u64, want, "{messages:?}");
+    let lines: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| serde_json::from_str(m).expect("every line is JSON"))
+        .collect();
+    let joined: Vec<&serde_json::Value> = lines.iter().filter(|l| l["seq"] == 7).collect();
+    assert_eq!(joined.len(), 1, "the three parts became one contract line");
+    let message = joined[0]["message"].as_str().unwrap();
+    assert!(message.len() > 40_000 && !message.contains("longuser@example.com"));
+    assert_eq!(joined[0]["container_name"], "/ecs-aistudio-server-1");
+    assert!(joined[0].get("partial_id").is_none());
+    let acked_parts = lines.iter().filter(|l| l["partial_id"] == "acked").count() as u64;
+    assert_eq!(
+        acked_parts, parts,
+        "acked parts ship one by one, with their partial fields"
+    );
+    let unfinished: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| {
+            l.get("partial_id").is_none()
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("{\"level\""))
+        })
+        .collect();
+    assert_eq!(
+        unfinished.len(),
+        1,
+        "the unfinished line is flushed at close: {lines:?}"
+    );
+    assert!(!messages.iter().any(|m| m.contains("@example.com")));
+}

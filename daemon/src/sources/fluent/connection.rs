@@ -13,7 +13,7 @@ use super::frame::{scan, Scan};
 use super::partial::Partials;
 use super::protocol::{self, ProtocolError};
 use super::record;
-use crate::event::AckGate;
+use crate::event::{Ack, AckGate};
 use crate::sources::structured::{acceptance, push_cut_line};
 use crate::sources::RawChunk;
 use crate::telemetry::{SidecarEvent, Telemetry};
@@ -27,6 +27,9 @@ pub const SMALL_FRAME_BYTES: u64 = 256 * 1024;
 /// Large frames read at once, across all connections: memory is bounded by
 /// `max_connections × SMALL_FRAME_BYTES + LARGE_FRAME_SLOTS × max_frame_bytes`.
 pub const LARGE_FRAME_SLOTS: usize = 4;
+/// How long the partial lines left by an ending connection may wait for room in the pipeline
+/// (the pipeline drains even during shutdown; past this they are failed and not acked).
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Frames a connection may have waiting for their ack; a client that pipelines more waits.
 const MAX_PENDING_ACKS: usize = 64;
 
@@ -101,6 +104,7 @@ where
         handshake,
     };
     connection.read_frames(reader).await;
+    connection.flush_partials().await;
     drop(connection);
     // Acks of what was handed over still go out (the pipeline may accept it during the drain).
     let _ = writer.await;
@@ -200,26 +204,9 @@ impl Connection {
             (chunk, rx, ack)
         });
         let ack = pending.as_ref().map(|(_, _, ack)| ack.clone());
-        for mut chunk in chunks {
-            chunk.ack = ack.clone();
-            chunk.read_at_ms = now_ms();
-            let lines = chunk.len() as u64;
-            // A slot first, so the chunk is never lost inside a cancelled send.
-            let slot = tokio::select! {
-                () = self.shared.shutdown.cancelled() => None,
-                slot = self.shared.tx.reserve() => slot.ok(),
-            };
-            let Some(slot) = slot else {
-                // Not taken: the client gets no ack and resends.
-                if let Some(ack) = &chunk.ack {
-                    ack.fail();
-                }
-                return false;
-            };
-            slot.send(chunk);
-            self.shared.telemetry.emit(SidecarEvent::LinesRead(lines));
+        if !self.send_chunks(chunks, ack, false).await {
+            return false;
         }
-        drop(ack);
         if let Some((chunk, accepted, ack)) = pending {
             drop(ack);
             if self
@@ -232,6 +219,67 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// Hands the chunks to the pipeline, each with `ack`; false when it did not take them
+    /// (the ack is failed: the client gets none and resends). Waits for room until shutdown,
+    /// or, for the last lines of a connection, at most [`FLUSH_WAIT`].
+    async fn send_chunks(&mut self, chunks: Vec<RawChunk>, ack: Option<Ack>, last: bool) -> bool {
+        for mut chunk in chunks {
+            chunk.ack = ack.clone();
+            chunk.read_at_ms = now_ms();
+            let lines = chunk.len() as u64;
+            // A slot first, so the chunk is never lost inside a cancelled send.
+            let slot = if last {
+                tokio::time::timeout(FLUSH_WAIT, self.shared.tx.reserve())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            } else {
+                tokio::select! {
+                    () = self.shared.shutdown.cancelled() => None,
+                    slot = self.shared.tx.reserve() => slot.ok(),
+                }
+            };
+            let Some(slot) = slot else {
+                // Not taken: the client gets no ack and resends.
+                if let Some(ack) = &chunk.ack {
+                    ack.fail();
+                }
+                return false;
+            };
+            slot.send(chunk);
+            self.shared.telemetry.emit(SidecarEvent::LinesRead(lines));
+        }
+        true
+    }
+
+    /// The connection ends with partial lines open: they are written as they stand, so
+    /// nothing is lost (only frames without an ack request are joined, see `lines`).
+    async fn flush_partials(&mut self) {
+        let held = self.partials.drain();
+        if held.is_empty() {
+            return;
+        }
+        let mut chunks = Vec::new();
+        let mut line = Vec::new();
+        for part in &held {
+            let record: Vec<_> = part
+                .fields
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                .collect();
+            let event = protocol::Event {
+                tag: &part.tag,
+                time_ns: part.time_ns,
+                record: &record,
+                acked: false,
+            };
+            line.clear();
+            record::write_line(&event, Some(&part.text), &mut line);
+            push_cut_line(&mut chunks, &line, self.shared.max_line_bytes);
+        }
+        self.send_chunks(chunks, None, true).await;
     }
 
     /// Checks the handshake's PING; false when the client failed it (told why, then closed).
@@ -266,10 +314,17 @@ impl Connection {
         let max_frame = self.shared.max_frame_bytes;
         let partials = &mut self.partials;
         let options = protocol::decode(frame, max_frame, |event| {
-            let joined = match partials.offer(&event, max_frame) {
-                super::partial::Offer::Whole => None,
-                super::partial::Offer::Held => return,
-                super::partial::Offer::Joined(log) => Some(log),
+            // A part is held for joining only when its frame asks for no ack: an acked frame
+            // must be accepted before its ack, and a client that waits for each ack would never
+            // send the rest. Its parts then ship one line each, with their partial fields.
+            let joined = if event.acked {
+                None
+            } else {
+                match partials.offer(&event, max_frame) {
+                    super::partial::Offer::Whole => None,
+                    super::partial::Offer::Held => return,
+                    super::partial::Offer::Joined(log) => Some(log),
+                }
             };
             line.clear();
             record::write_line(&event, joined.as_deref(), &mut line);

@@ -15,8 +15,22 @@ const MAX_OPEN: usize = 64;
 /// Lines being joined on one connection.
 #[derive(Debug, Default)]
 pub struct Partials {
-    open: HashMap<String, String>,
+    open: HashMap<String, Held>,
     order: Vec<String>,
+}
+
+/// A line being joined: its text so far, and its first part's tag, time and other fields,
+/// kept so it can be written as it stands when the connection ends before its last part.
+#[derive(Debug)]
+pub struct Held {
+    /// The `log` text joined so far.
+    pub text: String,
+    /// The first part's tag.
+    pub tag: String,
+    /// The first part's time.
+    pub time_ns: i64,
+    /// The first part's record (its `log` and partial fields are left out when written).
+    pub fields: Vec<(rmpv::Value, rmpv::Value)>,
 }
 
 /// What to do with an event.
@@ -47,22 +61,46 @@ impl Partials {
             return Offer::Whole;
         };
         let last = field("partial_last").as_deref() != Some("false");
-        let joined = match self.open.remove(&id) {
+        let held = match self.open.remove(&id) {
             Some(mut held) => {
                 self.order.retain(|open| open != &id);
-                held.push_str(&log);
+                held.text.push_str(&log);
                 held
             }
-            None => log,
+            None => Held {
+                text: log,
+                tag: event.tag.to_owned(),
+                time_ns: event.time_ns,
+                fields: event
+                    .record
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            },
         };
         // Past the size limit, or with the table full, the line is emitted as it stands (a
         // later part then starts a new line): nothing is held without bound, nothing dropped.
-        if last || joined.len() >= max_bytes || self.order.len() >= MAX_OPEN {
-            return Offer::Joined(joined);
+        if last || held.text.len() >= max_bytes || self.order.len() >= MAX_OPEN {
+            return Offer::Joined(held.text);
         }
         self.order.push(id.clone());
-        self.open.insert(id, joined);
+        self.open.insert(id, held);
         Offer::Held
+    }
+
+    #[cfg(test)]
+    /// True while some line waits for its last part.
+    pub fn is_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
+    /// Every line still waiting, oldest first, as it stands (the connection is ending).
+    pub fn drain(&mut self) -> Vec<Held> {
+        let order = std::mem::take(&mut self.order);
+        order
+            .into_iter()
+            .filter_map(|id| self.open.remove(&id))
+            .collect()
     }
 }
 
@@ -89,6 +127,7 @@ mod tests {
             tag: "t",
             time_ns: 0,
             record,
+            acked: false,
         };
         match partials.offer(&event, max) {
             Offer::Whole => Some("<whole>".into()),
@@ -115,6 +154,15 @@ mod tests {
         );
         let plain = [(ValueRef::from("log"), ValueRef::from("x"))];
         assert_eq!(offer(&mut p, &plain, 1 << 20).as_deref(), Some("<whole>"));
+        assert!(!p.is_open());
+        assert_eq!(
+            offer(&mut p, &part("c", "unfinished", "false"), 1 << 20),
+            None
+        );
+        assert!(p.is_open());
+        let left: Vec<String> = p.drain().into_iter().map(|h| h.text).collect();
+        assert_eq!(left, vec!["unfinished".to_owned()]);
+        assert!(!p.is_open());
     }
 
     #[test]

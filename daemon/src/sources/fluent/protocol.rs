@@ -41,6 +41,8 @@ pub struct Event<'a, 'b> {
     /// The record: a map's pairs, or one `("message", value)` pair for a record that is not
     /// a map (kept, not dropped).
     pub record: &'b [(ValueRef<'a>, ValueRef<'a>)],
+    /// The frame asks for an ack (its `chunk` option).
+    pub acked: bool,
 }
 
 /// Decodes `frame` (one complete msgpack value) and calls `on_event` for every event in it, in
@@ -72,14 +74,14 @@ pub fn decode(
                 .get(2)
                 .ok_or(ProtocolError::Shape("a message without a record"))?;
             let options = options(items.get(3))?;
-            emit(tag, time, record, &mut on_event)?;
+            emit(tag, time, record, options.chunk.is_some(), &mut on_event)?;
             Ok(options)
         }
         // Forward: [tag, [[time, record], ...], option?]
         ValueRef::Array(entries) => {
             let options = options(items.get(2))?;
             for entry in entries {
-                emit_entry(tag, entry, &mut on_event)?;
+                emit_entry(tag, entry, options.chunk.is_some(), &mut on_event)?;
             }
             Ok(options)
         }
@@ -118,7 +120,7 @@ fn packed_forward(
     };
     while !rest.is_empty() {
         let entry = read(&mut rest)?;
-        emit_entry(tag, &entry, &mut on_event)?;
+        emit_entry(tag, &entry, options.chunk.is_some(), &mut on_event)?;
     }
     Ok(options)
 }
@@ -146,11 +148,12 @@ fn read<'a>(bytes: &mut &'a [u8]) -> Result<ValueRef<'a>, ProtocolError> {
 fn emit_entry<'a>(
     tag: &str,
     entry: &ValueRef<'a>,
+    acked: bool,
     on_event: &mut impl FnMut(Event<'_, '_>),
 ) -> Result<(), ProtocolError> {
     match entry {
         ValueRef::Array(pair) if pair.len() >= 2 && is_time(&pair[0]) => {
-            emit(tag, &pair[0], &pair[1], on_event)
+            emit(tag, &pair[0], &pair[1], acked, on_event)
         }
         _ => Err(ProtocolError::Shape("an entry is not [time, record]")),
     }
@@ -160,6 +163,7 @@ fn emit<'a>(
     tag: &str,
     time: &ValueRef<'a>,
     record: &ValueRef<'a>,
+    acked: bool,
     on_event: &mut impl FnMut(Event<'_, '_>),
 ) -> Result<(), ProtocolError> {
     let time_ns = time_ns(time).ok_or(ProtocolError::Shape("an entry's time is out of range"))?;
@@ -168,11 +172,13 @@ fn emit<'a>(
             tag,
             time_ns,
             record: pairs,
+            acked,
         }),
         other => on_event(Event {
             tag,
             time_ns,
             record: &[(ValueRef::from("message"), other.clone())],
+            acked,
         }),
     }
     Ok(())

@@ -77,7 +77,9 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
     }
     for (key, value) in event.record {
         let key = text_of(key);
-        if key == LOG_FIELD || PARTIAL_FIELDS.contains(&key.as_str()) || present.contains(&key) {
+        // Partial fields go once the parts are joined; parts shipped one by one keep them.
+        let joined = !event.acked && PARTIAL_FIELDS.contains(&key.as_str());
+        if key == LOG_FIELD || joined || present.contains(&key) {
             continue;
         }
         write_key(out, &mut first, &key);
@@ -180,6 +182,7 @@ mod tests {
             tag: "app-firelens-abc",
             time_ns: 1_795_568_523_456_000_001,
             record,
+            acked: false,
         };
         let mut out = Vec::new();
         write_line(&event, None, &mut out);
