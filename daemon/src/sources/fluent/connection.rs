@@ -308,30 +308,39 @@ impl Connection {
 
     /// The frame's events as line chunks, partial messages joined.
     fn lines(&mut self, frame: &[u8]) -> Result<(Vec<RawChunk>, protocol::Options), ProtocolError> {
-        let mut chunks = Vec::new();
-        let mut line = Vec::new();
         let max_line = self.shared.max_line_bytes;
         let max_frame = self.shared.max_frame_bytes;
-        let partials = &mut self.partials;
-        let options = protocol::decode(frame, max_frame, |event| {
-            // A part is held for joining only when its frame asks for no ack: an acked frame
-            // must be accepted before its ack, and a client that waits for each ack would never
-            // send the rest. Its parts then ship one line each, with their partial fields.
-            let joined = if event.acked {
-                None
-            } else {
-                match partials.offer(&event, max_frame) {
-                    super::partial::Offer::Whole => None,
-                    super::partial::Offer::Held => return,
-                    super::partial::Offer::Joined(log) => Some(log),
-                }
-            };
-            line.clear();
-            record::write_line(&event, joined.as_deref(), &mut line);
-            push_cut_line(&mut chunks, &line, max_line);
-        })?;
-        Ok((chunks, options))
+        frame_lines(frame, &mut self.partials, max_frame, max_line)
     }
+}
+
+/// One frame's events as line chunks, partial messages joined through `partials`.
+pub fn frame_lines(
+    frame: &[u8],
+    partials: &mut Partials,
+    max_frame: usize,
+    max_line: usize,
+) -> Result<(Vec<RawChunk>, protocol::Options), ProtocolError> {
+    let mut chunks = Vec::new();
+    let mut line = Vec::new();
+    let options = protocol::decode(frame, max_frame, |event| {
+        // A part is held for joining only when its frame asks for no ack: an acked frame
+        // must be accepted before its ack, and a client that waits for each ack would never
+        // send the rest. Its parts then ship one line each, with their partial fields.
+        let joined = if event.acked {
+            None
+        } else {
+            match partials.offer(&event, max_frame) {
+                super::partial::Offer::Whole => None,
+                super::partial::Offer::Held => return,
+                super::partial::Offer::Joined(log) => Some(log),
+            }
+        };
+        line.clear();
+        record::write_line(&event, joined.as_deref(), &mut line);
+        push_cut_line(&mut chunks, &line, max_line);
+    })?;
+    Ok((chunks, options))
 }
 
 /// Writes each reply in order: an ack once the pipeline accepted its frame; a frame it did
