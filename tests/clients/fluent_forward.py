@@ -291,6 +291,46 @@ def run_partials(args):
     return 0
 
 
+def run_flood(args):
+    """Many clients at once: `--connections` connections each send one acked Message, while
+    malformed connections, a real 100 MB frame and half-open connections come and go."""
+    now = int(time.time())
+    half_open = []
+    for _ in range(5):
+        sock = socket.create_connection(("127.0.0.1", args.port), timeout=30)
+        sock.sendall(msgpack.packb(["server.stdout", now, record(0)])[:9])  # never finished
+        half_open.append(sock)
+    good = []
+    malformed_closed = 0
+    for i in range(args.connections):
+        seq = args.start + i
+        sock = socket.create_connection(("127.0.0.1", args.port), timeout=30)
+        sock.sendall(msgpack.packb(["server.stdout", now, record(seq), {"chunk": f"f{seq}"}]))
+        good.append((sock, f"f{seq}"))
+        if i % 5 == 0:
+            bad = socket.create_connection(("127.0.0.1", args.port), timeout=30)
+            bad.sendall(bytes([0xC1]) * 64 + b"garbage")
+            malformed_closed += closed_by_peer(bad, 10)
+            bad.close()
+    big_refused = False
+    big = socket.create_connection(("127.0.0.1", args.port), timeout=30)
+    try:
+        big.sendall(b"\x92\xa3app\xc6" + struct.pack(">I", 100_000_000) + bytes(100_000_000))
+        big_refused = closed_by_peer(big, 10)
+    except OSError:
+        big_refused = True
+    big.close()
+    acked = 0
+    for sock, chunk in good:
+        if recv_frame(sock, msgpack.Unpacker(raw=False)) == {"ack": chunk}:
+            acked += 1
+        sock.close()
+    for sock in half_open:
+        sock.close()
+    print(json.dumps({"acked": acked, "malformed_closed": malformed_closed, "big_refused": big_refused}))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,8 +358,12 @@ def main():
     partials = sub.add_parser("partials")
     partials.add_argument("--port", type=int, required=True)
     partials.add_argument("--start", type=int, default=0)
+    flood = sub.add_parser("flood")
+    flood.add_argument("--port", type=int, required=True)
+    flood.add_argument("--start", type=int, default=0)
+    flood.add_argument("--connections", type=int, default=1000)
     args = parser.parse_args()
-    commands = {"partials": run_partials, "logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth}
+    commands = {"flood": run_flood, "partials": run_partials, "logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth}
     return commands[args.command](args)
 
 

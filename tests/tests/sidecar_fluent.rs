@@ -439,3 +439,40 @@ async fn dockers_partial_messages_are_joined_and_nothing_is_lost() {
     );
     assert!(!messages.iter().any(|m| m.contains("@example.com")));
 }
+
+#[tokio::test]
+async fn a_thousand_connections_malformed_floods_and_a_100_mb_frame_leave_every_valid_event() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-fluent-flood"));
+    let port = free_port();
+    let mut sidecar = Sidecar::start(
+        ws.tmp.path(),
+        &config(&group, None, port),
+        &emulator.child_env(),
+        Stdio::null(),
+    )
+    .unwrap();
+    sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let report = client(&[
+        "flood",
+        "--port",
+        &port.to_string(),
+        "--connections",
+        "1000",
+    ]);
+    assert_eq!(report["acked"], 1000, "{report}");
+    assert_eq!(report["malformed_closed"], 200, "{report}");
+    assert_eq!(report["big_refused"], true, "{report}");
+    sidecar.wait_metric_at_least(SHIPPED, 1000.0, LIMIT).await;
+    sidecar.signal("TERM");
+    assert_eq!(
+        sidecar.wait_exit(LIMIT).await,
+        Some(0),
+        "{}",
+        sidecar.stderr()
+    );
+    let events = shipped(emulator, &group);
+    let want: BTreeMap<u64, usize> = (0..1000).map(|s| (s, 1)).collect();
+    assert_eq!(counts(&events), want, "every valid event exactly once");
+}

@@ -64,6 +64,10 @@ pub fn decode_stream(bytes: &[u8], max_frame_bytes: usize) -> (Vec<Vec<u8>>, Opt
     (lines, stopped)
 }
 
+/// Pause after a failed accept: long enough not to spin, short enough that a freed descriptor
+/// is used at once.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Why the source could not listen; each names the key to change.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -225,6 +229,15 @@ async fn connection_slot(
     }
 }
 
+/// After a failed accept (out of file descriptors, most often), waits before the next one:
+/// retrying at once would spin on the same error.
+async fn accept_pause(shared: &Shared) {
+    tokio::select! {
+        () = shared.shutdown.cancelled() => {}
+        () = tokio::time::sleep(ACCEPT_RETRY) => {}
+    }
+}
+
 async fn accept_tcp(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -248,7 +261,10 @@ async fn accept_tcp(
                     drop(permit);
                 });
             }
-            Err(err) => tracing::warn!(error = %err, "fluent source: tcp accept failed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "fluent source: tcp accept failed; retrying shortly");
+                accept_pause(&shared).await;
+            }
         }
     }
 }
@@ -275,7 +291,10 @@ async fn accept_unix(
                     drop(permit);
                 });
             }
-            Err(err) => tracing::warn!(error = %err, "fluent source: unix accept failed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "fluent source: unix accept failed; retrying shortly");
+                accept_pause(&shared).await;
+            }
         }
     }
 }
