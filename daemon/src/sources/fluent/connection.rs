@@ -128,7 +128,14 @@ impl Connection {
         let mut large: Option<OwnedSemaphorePermit> = None;
         loop {
             while (buf.len() - start) as u64 >= needed {
-                match scan(&buf[start..]) {
+                let scanned = match scan(&buf[start..]) {
+                    // A frame whose lower bound stayed under the limit may still end past it.
+                    Scan::Complete(len) if len as u64 > max => Scan::Incomplete {
+                        at_least: len as u64,
+                    },
+                    scanned => scanned,
+                };
+                match scanned {
                     Scan::Complete(len) => {
                         let end = start + len;
                         if !self.frame(&buf[start..end]).await {
