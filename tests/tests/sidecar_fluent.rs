@@ -140,6 +140,13 @@ async fn fluent_logger_over_the_unix_socket_and_tcp_arrives_redacted_exactly_onc
     let socket_arg = socket.display().to_string();
     // The API answers once every source listens.
     sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o660,
+        "the socket's mode is sources.fluent.socket_mode"
+    );
     let sent = client(&[
         "logger",
         "--socket",
