@@ -144,6 +144,16 @@ async fn a_pipeline_that_cannot_accept_says_retry_later_and_bad_bodies_are_refus
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
+    // A JSON body of the wrong shape: refused without quoting the value back.
+    let response = http
+        .post(&url)
+        .json(&serde_json::json!({"resourceLogs": "card 4111 1111 1111 1111"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("line 1") && !text.contains("4111"), "{text}");
     let response = http
         .post(&url)
         .header("content-type", "text/plain")

@@ -164,7 +164,15 @@ async fn hand_over(endpoint: &Endpoint, chunks: Vec<RawChunk>) -> Result<(), Sta
 fn decode(body: &[u8], encoding: Encoding) -> Result<ExportLogsServiceRequest, String> {
     match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| e.to_string()),
-        Encoding::Json => serde_json::from_slice(body).map_err(|e| e.to_string()),
+        // serde_json's message may quote the offending value: only its kind and place.
+        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "{:?} error in the JSON at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        }),
     }
 }
 
