@@ -483,3 +483,30 @@ async fn a_thousand_connections_malformed_floods_and_a_100_mb_frame_leave_every_
     let want: BTreeMap<u64, usize> = (0..1000).map(|s| (s, 1)).collect();
     assert_eq!(counts(&events), want, "every valid event exactly once");
 }
+
+#[tokio::test]
+async fn a_live_socket_or_a_plain_file_at_the_socket_path_is_left_alone_and_refused() {
+    let ws = Workspace::new();
+    let live = ws.path("live.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    let plain = ws.path("plain.sock");
+    std::fs::write(&plain, "not a socket").unwrap();
+    for (path, why) in [
+        (&live, "another process is listening on it"),
+        (&plain, "not a socket"),
+    ] {
+        let config = format!(
+            "[sources.fluent]\nsocket_path = \"{}\"\n[sinks.stdout]\n",
+            path.display()
+        );
+        let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
+        assert_ne!(sidecar.wait_exit(LIMIT).await, Some(0));
+        let stderr = sidecar.stderr();
+        assert!(
+            stderr.contains(why) && stderr.contains("sources.fluent.socket_path"),
+            "{stderr}"
+        );
+        assert!(path.exists(), "{} was left in place", path.display());
+    }
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), "not a socket");
+}
