@@ -30,6 +30,7 @@ use crate::telemetry::Telemetry;
 /// frame over `max_frame_bytes` or a malformed one ends it, as it closes a connection), and
 /// returns the lines it would ship and why it stopped early, if it did. The forward decoder's
 /// whole path from bytes to lines, without sockets: for the fuzz target and tests.
+#[cfg(any(test, feature = "testing"))]
 pub fn decode_stream(bytes: &[u8], max_frame_bytes: usize) -> (Vec<Vec<u8>>, Option<String>) {
     let mut partials = partial::Partials::default();
     let mut lines = Vec::new();

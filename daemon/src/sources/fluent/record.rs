@@ -3,7 +3,7 @@
 //! record's other fields (`container_id`, `container_name`, `source`, `ecs_cluster`,
 //! `ecs_task_arn`, `ecs_task_definition`, …) and the tag are kept as fields beside it.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::io::Write;
 
 use rmpv::ValueRef;
@@ -23,38 +23,37 @@ pub const PARTIAL_FIELDS: [&str; 4] = [
 /// Writes the event as one JSON object line into `out`. `log` overrides the record's `log`
 /// field (a reassembled partial message).
 pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
-    let log_value = log.map(str::to_owned).or_else(|| {
+    let log_value: Option<Cow<'_, str>> = log.map(Cow::Borrowed).or_else(|| {
         event
             .record
             .iter()
             .find(|(k, _)| super::protocol::key_is(k, LOG_FIELD))
-            .map(|(_, v)| text_of(v))
+            .map(|(_, v)| text_cow(v))
     });
-    // The top-level keys already on the line, so a record field never repeats one.
-    let mut present: HashSet<String> = HashSet::new();
+    // The top-level keys already on the line, so a record field never repeats one. A line
+    // has a few dozen keys at most: a list scan beats hashing them.
+    let mut present: Vec<Cow<'_, str>> = Vec::new();
     let mut body: Option<&str> = None;
     if let Some(text) = log_value.as_deref() {
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
-            if let Ok(map) = serde_json::from_str::<
-                std::collections::HashMap<String, serde::de::IgnoredAny>,
-            >(trimmed)
-            {
-                present.extend(map.into_keys());
+            if let Ok(TopKeys(keys)) = serde_json::from_str::<TopKeys>(trimmed) {
+                present.extend(keys.into_iter().map(Cow::Owned));
                 body = Some(trimmed);
             }
         }
     }
+    let has = |present: &[Cow<'_, str>], key: &str| present.iter().any(|k| k == key);
     out.push(b'{');
     let mut first = true;
     // The event's own time goes first, where the decoder looks for it, unless the app's JSON
     // line has its own.
-    if !present.contains("timestamp") {
+    if !has(&present, "timestamp") {
         write_key(out, &mut first, "timestamp");
         out.push(b'"');
         out.extend_from_slice(rfc3339(event.time_ns).as_bytes());
         out.push(b'"');
-        present.insert("timestamp".into());
+        present.push(Cow::Borrowed("timestamp"));
     }
     match (body, log_value.as_deref()) {
         (Some(json), _) => {
@@ -71,22 +70,22 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
         (None, Some(text)) => {
             write_key(out, &mut first, "message");
             write_json_string(out, text.strip_suffix('\n').unwrap_or(text));
-            present.insert("message".into());
+            present.push(Cow::Borrowed("message"));
         }
         (None, None) => {}
     }
     for (key, value) in event.record {
-        let key = text_of(key);
+        let key = text_cow(key);
         // Partial fields go once the parts are joined; parts shipped one by one keep them.
-        let joined = !event.acked && PARTIAL_FIELDS.contains(&key.as_str());
-        if key == LOG_FIELD || joined || present.contains(&key) {
+        let joined = !event.acked && PARTIAL_FIELDS.contains(&key.as_ref());
+        if key == LOG_FIELD || joined || has(&present, &key) {
             continue;
         }
         write_key(out, &mut first, &key);
         write_value(out, value);
-        present.insert(key);
+        present.push(key);
     }
-    if !present.contains("tag") {
+    if !has(&present, "tag") {
         write_key(out, &mut first, "tag");
         write_json_string(out, event.tag);
     }
@@ -105,6 +104,44 @@ fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// The top-level keys of a JSON object (and proof that it is one), without its values.
+struct TopKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for TopKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = TopKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(TopKeys(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+/// A string (borrowed when it is valid UTF-8) or anything else as its text.
+fn text_cow<'a>(value: &'a ValueRef<'_>) -> Cow<'a, str> {
+    match value {
+        ValueRef::String(s) => match s.as_str() {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        },
+        other => Cow::Owned(text_of(other)),
+    }
 }
 
 /// A string or binary as text (invalid UTF-8 replaced), anything else as its JSON text.
