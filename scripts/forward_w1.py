@@ -3,8 +3,11 @@ Fluent Bit's forward output does: each line becomes the `log` field of a FireLen
 (container and ECS metadata beside it), 1,000 records per chunk. Frames are built before the
 first byte is sent, so the sender's encoding is not timed against the sidecar.
   python3 scripts/forward_w1.py W1_FILE PORT
+With FORWARD_BARE=1 the records carry only `log` (the source's own cost, without the
+metadata the redactor then also scans).
 """
 
+import os
 import socket
 import sys
 import time
@@ -25,11 +28,12 @@ METADATA = {
 def main():
     path, port = sys.argv[1], int(sys.argv[2])
     now = int(time.time())
+    metadata = {} if os.environ.get("FORWARD_BARE") == "1" else METADATA
     frames = []
     entries = []
     with open(path, encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            entries.append(msgpack.packb([now, dict(METADATA, log=line.rstrip("\n"))]))
+            entries.append(msgpack.packb([now, dict(metadata, log=line.rstrip("\n"))]))
             if len(entries) == CHUNK_RECORDS:
                 frames.append(msgpack.packb(["server.stdout", b"".join(entries)]))
                 entries = []
