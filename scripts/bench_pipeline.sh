@@ -3,7 +3,9 @@
 # workload file, redacts it and writes it to a local file (or, with AWS_ENDPOINT_URL set, ships
 # it to CloudWatch Logs), and is stopped with SIGTERM once every line is acknowledged.
 # Prints lines per CPU-second (user + sys) and peak RSS from /usr/bin/time -v.
-#   scripts/bench_pipeline.sh [W1_FILE] [SIDECAR_BINARY]
+# SOURCE=forward: the same lines arrive instead as Fluent forward PackedForward chunks
+# (scripts/forward_w1.py, FireLens-style records) on the fluent source's TCP port.
+#   [SOURCE=file|forward] scripts/bench_pipeline.sh [W1_FILE] [SIDECAR_BINARY]
 set -euo pipefail
 W1="${1:-/tmp/w1.ndjson}"
 BIN="${2:-target/release/aistudio-sidecar}"
@@ -19,10 +21,17 @@ if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
 log_group = "/aws/ecs/aistudio-bench-'"$PORT"'"
 log_stream = "bench"'
 fi
+FORWARD_PORT=$((PORT + 1))
+if [ "${SOURCE:-file}" = forward ]; then
+  SOURCE_TOML='[sources.fluent]
+address = "127.0.0.1:'"$FORWARD_PORT"'"'
+else
+  SOURCE_TOML='[[sources.file]]
+include = ["'"$W1"'"]'
+fi
 cat > "$WORK/sidecar.toml" <<TOML
 data_dir = "$WORK/data"
-[[sources.file]]
-include = ["$W1"]
+$SOURCE_TOML
 $SINK
 ${EXTRA_CONFIG:-}
 [api]
@@ -31,6 +40,10 @@ TOML
 /usr/bin/time -v "$BIN" run --config "$WORK/sidecar.toml" 2> "$WORK/stderr" &
 TIMEPID=$!
 shipped() { curl -s "127.0.0.1:$PORT/metrics" | awk '/^aistudio_sidecar_events_shipped_total /{print $2}'; }
+if [ "${SOURCE:-file}" = forward ]; then
+  until [ -n "$(shipped)" ]; do sleep 0.1; done
+  python3 "$(dirname "$0")/forward_w1.py" "$W1" "$FORWARD_PORT" &
+fi
 while [ "$(shipped || echo 0)" != "$LINES" ]; do sleep 0.2; done
 METRICS=$(curl -s "127.0.0.1:$PORT/metrics")
 BYTES=$(awk '/^aistudio_sidecar_bytes_shipped_total /{print $2}' <<< "$METRICS")

@@ -9,11 +9,13 @@ PYTHON="${AISTUDIO_PYTHON:-python3}"
 
 # Python side of the harness: moto (the AWS emulator), cbor2 (our CloudWatch protocol
 # gateway), the AWS CLI (the independent client that checks our writes), openai (the
-# official client the streaming server is tested with).
-if ! "$PYTHON" -c 'import moto, cbor2, werkzeug, openai, prometheus_client' 2>/dev/null || ! command -v aws >/dev/null; then
+# official client the streaming server is tested with), fluent-logger and msgpack (the
+# forward clients of the fluent source), the OpenTelemetry SDK and its OTLP/HTTP exporter.
+if ! "$PYTHON" -c 'import moto, cbor2, werkzeug, openai, prometheus_client, fluent.sender, msgpack, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null || ! command -v aws >/dev/null; then
   echo "== installing test tools from PyPI"
   "$PYTHON" -m pip install --quiet --disable-pip-version-check \
-    -r tests/emulator/requirements.txt 'openai>=1.40,<3' 'prometheus_client>=0.20,<1'
+    -r tests/emulator/requirements.txt 'openai>=1.40,<3' 'prometheus_client>=0.20,<1' \
+    'fluent-logger>=0.11,<1' 'msgpack>=1,<2' 'opentelemetry-sdk>=1.25,<2' 'opentelemetry-exporter-otlp-proto-http>=1.25,<2'
 fi
 # pip may put console scripts (aws) in a user or pyenv bin dir.
 PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

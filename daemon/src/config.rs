@@ -15,6 +15,8 @@ use crate::sinks::file::{FileSinkConfig, LocalTarget};
 use crate::sinks::file::{DEFAULT_MAX_FILES, DEFAULT_MAX_FILE_BYTES};
 use crate::sinks::SinksConfig;
 use crate::sources::file::FileSourceConfig;
+use crate::sources::fluent::FluentSourceConfig;
+use crate::sources::otlp::OtlpSourceConfig;
 use crate::sources::tcp::TcpSourceConfig;
 use crate::sources::DEFAULT_MAX_LINE_BYTES;
 
@@ -85,6 +87,12 @@ pub struct SourcesConfig {
     /// Listen for lines on a TCP port.
     #[serde(default)]
     pub tcp: Option<TcpSourceConfig>,
+    /// Listen for Fluent forward messages (FireLens) on a unix socket and/or loopback TCP.
+    #[serde(default)]
+    pub fluent: Option<FluentSourceConfig>,
+    /// Accept OTLP/HTTP logs (`POST /v1/logs`) on a loopback port.
+    #[serde(default)]
+    pub otlp: Option<OtlpSourceConfig>,
     /// Lines longer than this are cut into several events as they are read.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
@@ -96,6 +104,8 @@ impl Default for SourcesConfig {
             stdin: None,
             file: Vec::new(),
             tcp: None,
+            fluent: None,
+            otlp: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
@@ -104,7 +114,11 @@ impl Default for SourcesConfig {
 impl SourcesConfig {
     /// Stdin is read when configured, or when nothing else is.
     pub fn stdin_enabled(&self) -> bool {
-        self.stdin.is_some() || (self.file.is_empty() && self.tcp.is_none())
+        self.stdin.is_some()
+            || (self.file.is_empty()
+                && self.tcp.is_none()
+                && self.fluent.is_none()
+                && self.otlp.is_none())
     }
 }
 
@@ -381,6 +395,12 @@ impl SidecarConfig {
             problems.extend(cw.problems());
         }
         problems.extend(self.metrics.problems());
+        if let Some(fluent) = &self.sources.fluent {
+            problems.extend(fluent.problems());
+        }
+        if let Some(otlp) = &self.sources.otlp {
+            problems.extend(otlp.problems());
+        }
         for (index, file) in self.sources.file.iter().enumerate() {
             problems.extend(file.problems(index));
         }

@@ -604,6 +604,8 @@ fn config_fields() -> Vec<(String, String)> {
         "daemon/src/api.rs",
         "daemon/src/sources/file/mod.rs",
         "daemon/src/sources/tcp.rs",
+        "daemon/src/sources/fluent/config.rs",
+        "daemon/src/sources/otlp/config.rs",
         "daemon/src/sinks/mod.rs",
         "daemon/src/sinks/file.rs",
         "daemon/src/sinks/cloudwatch_logs/config.rs",
@@ -741,6 +743,138 @@ fn aws_accepts_the_task_definition_and_policies() {
             .unwrap()
             .starts_with("arn:aws:iam::"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The FireLens variant: the server logs to stdout through the `awsfirelens` driver, and the
+// sidecar is the task's log router, listening where ECS sends the forward messages.
+
+#[test]
+fn firelens_task_definition_routes_the_servers_stdout_through_the_sidecar() {
+    let td = json("deploy/ecs-task-definition-firelens.json");
+    let file_variant = json("deploy/ecs-task-definition.json");
+    for key in [
+        "networkMode",
+        "cpu",
+        "memory",
+        "taskRoleArn",
+        "executionRoleArn",
+    ] {
+        assert_eq!(
+            td[key], file_variant[key],
+            "{key} differs from the file variant"
+        );
+    }
+    assert_eq!(td["containerDefinitions"].as_array().unwrap().len(), 2);
+    let server = container(&td, "server");
+    let sidecar = container(&td, "sidecar");
+    let (cpu, mem) = [server, sidecar].iter().fold((0, 0), |(c, m), x| {
+        (
+            c + x["cpu"].as_u64().unwrap(),
+            m + x["memory"].as_u64().unwrap(),
+        )
+    });
+    assert!(cpu <= 512 && mem <= 1024, "{cpu} cpu, {mem} MiB");
+
+    // ECS accepts only fluentbit or fluentd as the router type; the metadata option makes it
+    // add ecs_cluster, ecs_task_arn and ecs_task_definition to every record.
+    let firelens = &sidecar["firelensConfiguration"];
+    assert_eq!(firelens["type"], "fluentbit");
+    assert_eq!(firelens["options"]["enable-ecs-log-metadata"], "true");
+    // FireLens requires its router to run as uid 0 (it owns the socket directory ECS mounts).
+    assert_eq!(sidecar["user"], "0");
+    // The router cannot route its own log: it keeps awslogs (its lines are already redacted).
+    assert_eq!(sidecar["logConfiguration"]["logDriver"], "awslogs");
+
+    // The server: stdout through FireLens, no log file, no shared log volume.
+    assert_eq!(server["logConfiguration"]["logDriver"], "awsfirelens");
+    assert!(
+        env(server, "LOG_FILE").is_none(),
+        "the server logs to stdout"
+    );
+    assert!(server.get("mountPoints").is_none());
+    assert!(!td["volumes"].to_string().contains("app-logs"));
+    let deps = server["dependsOn"].as_array().unwrap();
+    assert!(deps
+        .iter()
+        .any(|d| d["containerName"] == "sidecar" && d["condition"] == "HEALTHY"));
+
+    // The sidecar runs the FireLens config, which its image carries at that path.
+    let command: Vec<&str> = sidecar["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        command,
+        [
+            "run",
+            "--config",
+            "/etc/aistudio-sidecar/sidecar-firelens.toml"
+        ]
+    );
+    assert!(read("deploy/Dockerfile.sidecar")
+        .contains("COPY deploy/sidecar-firelens.toml /etc/aistudio-sidecar/sidecar-firelens.toml"));
+    let config =
+        daemon::config::SidecarConfig::from_toml(&read("deploy/sidecar-firelens.toml")).unwrap();
+    let fluent = config
+        .sources
+        .fluent
+        .as_ref()
+        .expect("a [sources.fluent] section");
+    assert_eq!(
+        fluent.socket_path.as_deref(),
+        Some(Path::new("/var/run/fluent.sock")),
+        "where ECS's FireLens driver sends"
+    );
+    let address = fluent.address.expect("the forward TCP port");
+    assert!(address.ip().is_loopback() && address.port() == 24224);
+    assert!(config.sources.file.is_empty());
+    assert!(config.sinks.cloudwatch_logs.is_some());
+    let hc = health_command(sidecar);
+    assert!(
+        hc.contains(&format!(":{}/health", config.api.address.port())),
+        "{hc}"
+    );
+    assert!(sidecar["stopTimeout"].as_u64().unwrap() > config.shutdown_deadline_secs);
+    assert_eq!(
+        env(sidecar, "AISTUDIO_LOG_GROUP"),
+        env(container(&file_variant, "sidecar"), "AISTUDIO_LOG_GROUP")
+    );
+
+    let (code, stdout, stderr) = tests::sidecar::run_sidecar(&[
+        "validate",
+        "--config",
+        root()
+            .join("deploy/sidecar-firelens.toml")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let registered = tests::emulator::Emulator::shared()
+        .aws_cli(&[
+            "ecs",
+            "register-task-definition",
+            "--cli-input-json",
+            &format!(
+                "file://{}",
+                root()
+                    .join("deploy/ecs-task-definition-firelens.json")
+                    .display()
+            ),
+        ])
+        .unwrap();
+    let task = &registered["taskDefinition"];
+    assert_eq!(task["family"], "aistudio-prod-frontend-firelens");
+    let routed = task["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "server")
+        .unwrap();
+    assert_eq!(routed["logConfiguration"]["logDriver"], "awsfirelens");
 }
 
 // ---------------------------------------------------------------------------------------------

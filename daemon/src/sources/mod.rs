@@ -1,8 +1,11 @@
-//! Sources read log lines (stdin, file tail, TCP) and hand them downstream as `RawChunk`s.
+//! Sources read log lines (stdin, file tail, TCP, Fluent forward, OTLP/HTTP) and hand them downstream as `RawChunk`s.
 
 pub mod checkpoint;
 pub mod file;
+pub mod fluent;
+pub mod otlp;
 pub mod stdin;
+mod structured;
 pub mod tcp;
 
 use serde::{Deserialize, Serialize};

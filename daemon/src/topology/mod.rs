@@ -147,7 +147,7 @@ struct Started {
 
 /// Starts every component, sinks first so nothing is read before there is somewhere to put
 /// it. On an error the caller aborts the run: what did start stops at once.
-async fn start(run: &Run, listeners: startup::Listeners) -> anyhow::Result<Started> {
+async fn start(run: &Run, mut listeners: startup::Listeners) -> anyhow::Result<Started> {
     let (raw_tx, raw_rx) = mpsc::channel::<RawChunk>(run.slots);
     let log_sinks = sinks::start_log_sinks(run).await?;
     let fanout = Arc::new(FanOut::new(log_sinks.senders));
@@ -159,7 +159,7 @@ async fn start(run: &Run, listeners: startup::Listeners) -> anyhow::Result<Start
     run.sinks.close();
 
     let processor = processor::spawn(run, raw_rx, fanout, metrics)?;
-    let sources = sources::start(run, raw_tx, listeners.tcp)?;
+    let sources = sources::start(run, raw_tx, &mut listeners)?;
     let api_stop = CancellationToken::new();
     tokio::spawn(crate::telemetry::health::watch(
         run.telemetry.clone(),

@@ -7,9 +7,10 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use super::startup::Listeners;
 use super::Run;
 use crate::sources::checkpoint::Checkpoints;
-use crate::sources::{file, stdin, tcp, RawChunk};
+use crate::sources::{file, fluent, otlp, stdin, tcp, RawChunk};
 
 /// The running sources.
 pub struct Sources {
@@ -29,11 +30,12 @@ impl Sources {
     }
 }
 
-/// Starts stdin (when enabled), every file source and the TCP source.
+/// Starts stdin (when enabled), every file source, and the TCP, fluent and OTLP sources on
+/// their bound listeners.
 pub fn start(
     run: &Run,
     raw_tx: mpsc::Sender<RawChunk>,
-    tcp_listener: Option<tokio::net::TcpListener>,
+    listeners: &mut Listeners,
 ) -> anyhow::Result<Sources> {
     let tasks = TaskTracker::new();
     if run.config.sources.stdin_enabled() {
@@ -43,7 +45,39 @@ pub fn start(
     for (index, file_config) in run.config.sources.file.iter().enumerate() {
         checkpoints.push(start_file(run, &tasks, index, file_config, raw_tx.clone())?);
     }
-    if let (Some(tcp_config), Some(listener)) = (&run.config.sources.tcp, tcp_listener) {
+    if let (Some(config), Some(listeners)) = (&run.config.sources.fluent, listeners.fluent.take()) {
+        tracing::info!(
+            socket = ?config.socket_path,
+            address = ?config.address,
+            "fluent source listening"
+        );
+        tasks.spawn(fluent::serve(
+            listeners,
+            config.clone(),
+            fluent::Context {
+                tx: raw_tx.clone(),
+                shutdown: run.stop_sources.clone(),
+                telemetry: run.telemetry.clone(),
+                gate: run.acks.clone(),
+                max_line_bytes: run.config.sources.max_line_bytes,
+            },
+        ));
+    }
+    if let (Some(config), Some(listener)) = (&run.config.sources.otlp, listeners.otlp.take()) {
+        tracing::info!(address = %config.address, "otlp source listening");
+        tasks.spawn(otlp::serve(
+            listener,
+            config.clone(),
+            otlp::Context {
+                tx: raw_tx.clone(),
+                shutdown: run.stop_sources.clone(),
+                telemetry: run.telemetry.clone(),
+                gate: run.acks.clone(),
+                max_line_bytes: run.config.sources.max_line_bytes,
+            },
+        ));
+    }
+    if let (Some(tcp_config), Some(listener)) = (&run.config.sources.tcp, listeners.tcp.take()) {
         tracing::info!(address = %tcp_config.address, "tcp source listening");
         tasks.spawn(tcp::serve(
             listener,

@@ -14,6 +14,10 @@ pub struct Listeners {
     pub api: Option<TcpListener>,
     /// The TCP source (none when it is not configured).
     pub tcp: Option<TcpListener>,
+    /// The fluent forward source (none when it is not configured).
+    pub fluent: Option<crate::sources::fluent::Listeners>,
+    /// The OTLP/HTTP source (none when it is not configured).
+    pub otlp: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -39,7 +43,25 @@ impl Listeners {
             })?),
             None => None,
         };
-        Ok(Self { api, tcp })
+        let fluent = match &config.sources.fluent {
+            Some(fluent) => Some(crate::sources::fluent::bind(fluent).await?),
+            None => None,
+        };
+        let otlp = match &config.sources.otlp {
+            Some(otlp) => Some(crate::sources::otlp::bind(otlp).await.with_context(|| {
+                format!(
+                    "cannot listen on {} for the otlp source; free the port or set sources.otlp.address",
+                    otlp.address
+                )
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            api,
+            tcp,
+            fluent,
+            otlp,
+        })
     }
 }
 

@@ -1,0 +1,363 @@
+//! The Fluent forward source: what FireLens (the `awsfirelens` log driver) and any Fluentd or
+//! Fluent Bit forward output send to, on a unix socket and/or a loopback TCP port. Forward
+//! protocol v1 (all four event modes, EventTime), acks once the pipeline accepted the events.
+
+mod auth;
+mod config;
+mod connection;
+mod frame;
+mod partial;
+mod protocol;
+mod record;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::FluentSourceConfig;
+use connection::Shared;
+
+use crate::event::AckGate;
+use crate::sources::RawChunk;
+use crate::telemetry::Telemetry;
+
+/// Decodes `bytes` as one connection's stream, frame by frame as a connection reads it (a
+/// frame over `max_frame_bytes` or a malformed one ends it, as it closes a connection), and
+/// returns the lines it would ship and why it stopped early, if it did. The forward decoder's
+/// whole path from bytes to lines, without sockets: for the fuzz target and tests.
+#[cfg(any(test, feature = "testing"))]
+pub fn decode_stream(bytes: &[u8], max_frame_bytes: usize) -> (Vec<Vec<u8>>, Option<String>) {
+    let mut partials = partial::Partials::default();
+    let mut lines = Vec::new();
+    let mut rest = bytes;
+    let stopped = loop {
+        if rest.is_empty() {
+            break None;
+        }
+        let len = match frame::scan(rest) {
+            frame::Scan::Complete(len) if len <= max_frame_bytes => len,
+            frame::Scan::Complete(_) => break Some("frame over the limit".to_owned()),
+            frame::Scan::Incomplete { at_least } if at_least > max_frame_bytes as u64 => {
+                break Some("frame over the limit".to_owned())
+            }
+            frame::Scan::Incomplete { .. } => break Some("stream ends inside a frame".to_owned()),
+            frame::Scan::Invalid => break Some("not msgpack".to_owned()),
+        };
+        let (frame, tail) = rest.split_at(len);
+        rest = tail;
+        match connection::frame_lines(
+            frame,
+            &mut partials,
+            max_frame_bytes,
+            crate::sources::DEFAULT_MAX_LINE_BYTES,
+        ) {
+            Ok((chunks, _)) => {
+                lines.extend(chunks.iter().flat_map(|c| c.lines().map(<[u8]>::to_vec)))
+            }
+            Err(err) => break Some(err.to_string()),
+        }
+    };
+    (lines, stopped)
+}
+
+/// Pause after a failed accept: long enough not to spin, short enough that a freed descriptor
+/// is used at once.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Why the source could not listen; each names the key to change.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The TCP port is busy or not allowed.
+    #[error("cannot listen on {address} for the fluent source: {source}; free the port or set sources.fluent.address")]
+    Tcp {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The shared key's environment variable is not set.
+    #[error("the environment variable {var} named by sources.fluent.shared_key_env is not set or empty; put the shared key there (an ECS `secrets` entry) or remove shared_key_env")]
+    SharedKey {
+        /// The variable's name.
+        var: String,
+    },
+    /// The socket path cannot be used.
+    #[error("cannot listen on the unix socket {path} for the fluent source: {reason}; set sources.fluent.socket_path")]
+    Unix {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The source's bound sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    tcp: Option<TcpListener>,
+    unix: Option<(UnixListener, PathBuf)>,
+    auth: Option<auth::SharedKey>,
+}
+
+/// Binds every configured socket, so a busy port or an unusable path fails the start.
+pub async fn bind(config: &FluentSourceConfig) -> Result<Listeners, BindError> {
+    let auth = match &config.shared_key_env {
+        Some(var) => match std::env::var(var) {
+            Ok(key) if !key.is_empty() => {
+                Some(auth::SharedKey::new(key, config.self_hostname.clone()))
+            }
+            _ => return Err(BindError::SharedKey { var: var.clone() }),
+        },
+        None => None,
+    };
+    let tcp = match config.address {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| BindError::Tcp { address, source })?,
+        ),
+        None => None,
+    };
+    let unix = match &config.socket_path {
+        Some(path) => Some((bind_unix(path, config.socket_mode)?, path.clone())),
+        None => None,
+    };
+    Ok(Listeners { tcp, unix, auth })
+}
+
+/// Binds the socket file: a stale one (nobody accepts on it: a killed run left it) is
+/// replaced; a live one, or anything that is not a socket, is left alone and refused.
+fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, BindError> {
+    let fail = |reason: String| BindError::Unix {
+        path: path.display().to_string(),
+        reason,
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(fail(err.to_string())),
+        Ok(meta) if meta.file_type().is_socket() => {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => return Err(fail("another process is listening on it".into())),
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    tracing::info!(path = %path.display(), "fluent source: replacing a stale socket file");
+                    std::fs::remove_file(path).map_err(|err| fail(err.to_string()))?;
+                }
+                Err(err) => return Err(fail(err.to_string())),
+            }
+        }
+        Ok(_) => return Err(fail("the path exists and is not a socket".into())),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|err| fail(err.to_string()))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|err| fail(err.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|err| fail(format!("cannot set its mode {mode:#o}: {err}")))?;
+    Ok(listener)
+}
+
+/// What [`serve`] needs from the run.
+pub struct Context {
+    /// The processor's raw-chunk queue.
+    pub tx: mpsc::Sender<RawChunk>,
+    /// Stops the source.
+    pub shutdown: CancellationToken,
+    /// Counters.
+    pub telemetry: Telemetry,
+    /// The run's acknowledgement gate.
+    pub gate: AckGate,
+    /// `sources.max_line_bytes`.
+    pub max_line_bytes: usize,
+}
+
+/// Accepts connections on every bound socket until shutdown, then waits for them to end and
+/// removes the socket file.
+pub async fn serve(listeners: Listeners, config: FluentSourceConfig, context: Context) {
+    let shared = Arc::new(Shared {
+        tx: context.tx,
+        telemetry: context.telemetry,
+        gate: context.gate,
+        max_frame_bytes: config.max_frame_bytes as usize,
+        max_line_bytes: context.max_line_bytes,
+        shutdown: context.shutdown,
+        large_frames: Arc::new(Semaphore::new(connection::LARGE_FRAME_SLOTS)),
+        auth: listeners.auth,
+    });
+    let slots = Arc::new(Semaphore::new(config.max_connections as usize));
+    let connections = TaskTracker::new();
+    let mut socket_file = None;
+    let accept = TaskTracker::new();
+    if let Some(listener) = listeners.tcp {
+        accept.spawn(accept_tcp(
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&slots),
+            connections.clone(),
+        ));
+    }
+    if let Some((listener, path)) = listeners.unix {
+        socket_file = Some(path);
+        accept.spawn(accept_unix(
+            listener,
+            Arc::clone(&shared),
+            slots,
+            connections.clone(),
+        ));
+    }
+    accept.close();
+    accept.wait().await;
+    connections.close();
+    connections.wait().await;
+    if let Some(path) = socket_file {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Waits for a free connection slot (beyond `max_connections`, clients wait in the kernel's
+/// backlog); none once shutdown started.
+async fn connection_slot(
+    shared: &Shared,
+    slots: &Arc<Semaphore>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::select! {
+        () = shared.shutdown.cancelled() => None,
+        permit = Arc::clone(slots).acquire_owned() => permit.ok(),
+    }
+}
+
+/// After a failed accept (out of file descriptors, most often), waits before the next one:
+/// retrying at once would spin on the same error.
+async fn accept_pause(shared: &Shared) {
+    tokio::select! {
+        () = shared.shutdown.cancelled() => {}
+        () = tokio::time::sleep(ACCEPT_RETRY) => {}
+    }
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    connections: TaskTracker,
+) {
+    loop {
+        let Some(permit) = connection_slot(&shared, &slots).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    connection::serve(stream, shared, peer.to_string()).await;
+                    drop(permit);
+                });
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "fluent source: tcp accept failed; retrying shortly");
+                accept_pause(&shared).await;
+            }
+        }
+    }
+}
+
+async fn accept_unix(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    connections: TaskTracker,
+) {
+    loop {
+        let Some(permit) = connection_slot(&shared, &slots).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    connection::serve(stream, shared, "unix socket".to_owned()).await;
+                    drop(permit);
+                });
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "fluent source: unix accept failed; retrying shortly");
+                accept_pause(&shared).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Valid frames of every mode, then random mutations of them: the decoder never panics,
+    /// every line it ships is one JSON object without a newline, and a frame is never read
+    /// past its end (the fuzz target checks the same on arbitrary input).
+    #[test]
+    fn mutated_frames_never_panic_and_every_line_is_one_json_object() {
+        use rmpv::Value;
+        let record = Value::Map(vec![
+            (
+                Value::from("log"),
+                Value::from(r#"{"event":"job.completed","seq":1}"#),
+            ),
+            (Value::from("container_id"), Value::from("c0ffee")),
+        ]);
+        let entry = Value::Array(vec![
+            Value::Ext(0, vec![0, 0, 0, 1, 0, 0, 0, 2]),
+            record.clone(),
+        ]);
+        let mut packed = Vec::new();
+        rmpv::encode::write_value(&mut packed, &entry).unwrap();
+        let frames = [
+            Value::Array(vec![Value::from("t"), Value::from(1), record.clone()]),
+            Value::Array(vec![
+                Value::from("t"),
+                Value::Array(vec![entry.clone(), entry]),
+            ]),
+            Value::Array(vec![Value::from("t"), Value::Binary(packed)]),
+        ];
+        let mut seed = Vec::new();
+        for frame in &frames {
+            rmpv::encode::write_value(&mut seed, frame).unwrap();
+        }
+        let (lines, stopped) = decode_stream(&seed, 1 << 20);
+        assert_eq!((lines.len(), stopped), (4, None));
+        let mut rng = fastrand::Rng::with_seed(20);
+        for _ in 0..20_000 {
+            let mut input = seed.clone();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(..input.len());
+                match rng.u8(..3) {
+                    0 => input[at] = rng.u8(..),
+                    1 => input.truncate(at),
+                    _ => input.insert(at, rng.u8(..)),
+                }
+                if input.is_empty() {
+                    break;
+                }
+            }
+            let (lines, _) = decode_stream(&input, 1 << 16);
+            for line in lines {
+                assert!(!line.contains(&b'\n'));
+                let value: serde_json::Value = serde_json::from_slice(&line)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&line)));
+                assert!(value.is_object());
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Maps one forward event onto the log contract: the record's `log` field (what the Docker
+//! and FireLens drivers send) becomes the line, read as JSON when it is a JSON object, and the
+//! record's other fields (`container_id`, `container_name`, `source`, `ecs_cluster`,
+//! `ecs_task_arn`, `ecs_task_definition`, …) and the tag are kept as fields beside it.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use rmpv::ValueRef;
+
+use super::protocol::Event;
+
+/// The field Docker's fluentd log driver and FireLens put the container's line in.
+const LOG_FIELD: &str = "log";
+/// Docker's partial-message fields: consumed by the reassembly, never shipped.
+pub const PARTIAL_FIELDS: [&str; 4] = [
+    "partial_message",
+    "partial_id",
+    "partial_ordinal",
+    "partial_last",
+];
+
+/// Writes the event as one JSON object line into `out`. `log` overrides the record's `log`
+/// field (a reassembled partial message).
+pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
+    let log_value: Option<Cow<'_, str>> = log.map(Cow::Borrowed).or_else(|| {
+        event
+            .record
+            .iter()
+            .find(|(k, _)| super::protocol::key_is(k, LOG_FIELD))
+            .map(|(_, v)| text_cow(v))
+    });
+    // The top-level keys already on the line, so a record field never repeats one. A line
+    // has a few dozen keys at most: a list scan beats hashing them.
+    let mut present: Vec<Cow<'_, str>> = Vec::new();
+    let mut body: Option<&str> = None;
+    if let Some(text) = log_value.as_deref() {
+        let trimmed = text.trim();
+        if trimmed.starts_with('{') {
+            if let Ok(TopKeys(keys)) = serde_json::from_str::<TopKeys>(trimmed) {
+                present.extend(keys.into_iter().map(Cow::Owned));
+                body = Some(trimmed);
+            }
+        }
+    }
+    let has = |present: &[Cow<'_, str>], key: &str| present.iter().any(|k| k == key);
+    out.push(b'{');
+    let mut first = true;
+    // The event's own time goes first, where the decoder looks for it, unless the app's JSON
+    // line has its own.
+    if !has(&present, "timestamp") {
+        write_key(out, &mut first, "timestamp");
+        out.push(b'"');
+        out.extend_from_slice(rfc3339(event.time_ns).as_bytes());
+        out.push(b'"');
+        present.push(Cow::Borrowed("timestamp"));
+    }
+    match (body, log_value.as_deref()) {
+        (Some(json), _) => {
+            // The object's members as the app wrote them, without its braces.
+            let inner = json[1..json.len() - 1].trim();
+            if !inner.is_empty() {
+                if !first {
+                    out.push(b',');
+                }
+                out.extend_from_slice(inner.as_bytes());
+                first = false;
+            }
+        }
+        (None, Some(text)) => {
+            write_key(out, &mut first, "message");
+            write_json_string(out, text.strip_suffix('\n').unwrap_or(text));
+            present.push(Cow::Borrowed("message"));
+        }
+        (None, None) => {}
+    }
+    for (key, value) in event.record {
+        let key = text_cow(key);
+        // Partial fields go once the parts are joined; parts shipped one by one keep them.
+        let joined = !event.acked && PARTIAL_FIELDS.contains(&key.as_ref());
+        if key == LOG_FIELD || joined || has(&present, &key) {
+            continue;
+        }
+        write_key(out, &mut first, &key);
+        write_value(out, value);
+        present.push(key);
+    }
+    if !has(&present, "tag") {
+        write_key(out, &mut first, "tag");
+        write_json_string(out, event.tag);
+    }
+    out.push(b'}');
+}
+
+fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    write_json_string(out, key);
+    out.push(b':');
+}
+
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// The top-level keys of a JSON object (and proof that it is one), without its values.
+struct TopKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for TopKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = TopKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(TopKeys(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+/// A string (borrowed when it is valid UTF-8) or anything else as its text.
+fn text_cow<'a>(value: &'a ValueRef<'_>) -> Cow<'a, str> {
+    match value {
+        ValueRef::String(s) => match s.as_str() {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        },
+        other => Cow::Owned(text_of(other)),
+    }
+}
+
+/// A string or binary as text (invalid UTF-8 replaced), anything else as its JSON text.
+pub fn text_of(value: &ValueRef<'_>) -> String {
+    match value {
+        ValueRef::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        ValueRef::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        other => {
+            let mut out = Vec::new();
+            write_value(&mut out, other);
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    }
+}
+
+/// A msgpack value as JSON: strings and binaries as (lossy) strings, non-finite floats as
+/// null, extensions (EventTime) as RFC 3339 time or null.
+fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>) {
+    match value {
+        ValueRef::Nil => out.extend_from_slice(b"null"),
+        ValueRef::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        ValueRef::Integer(n) => {
+            let _ = write!(out, "{n}");
+        }
+        ValueRef::F32(f) => write_float(out, f64::from(*f)),
+        ValueRef::F64(f) => write_float(out, *f),
+        ValueRef::String(_) | ValueRef::Binary(_) => write_json_string(out, &text_of(value)),
+        ValueRef::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        ValueRef::Map(pairs) => {
+            out.push(b'{');
+            let mut first = true;
+            for (k, v) in pairs {
+                write_key(out, &mut first, &text_of(k));
+                write_value(out, v);
+            }
+            out.push(b'}');
+        }
+        ValueRef::Ext(0, data) if data.len() == 8 => {
+            let secs = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            let nanos = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            let ns = i64::from(secs) * 1_000_000_000 + i64::from(nanos);
+            write_json_string(out, &rfc3339(ns));
+        }
+        ValueRef::Ext(..) => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_float(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        let _ = write!(out, "{f}");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn rfc3339(time_ns: i64) -> String {
+    crate::sources::structured::rfc3339_ns(i128::from(time_ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(record: &[(ValueRef<'_>, ValueRef<'_>)]) -> serde_json::Value {
+        let event = Event {
+            tag: "app-firelens-abc",
+            time_ns: 1_795_568_523_456_000_001,
+            record,
+            acked: false,
+        };
+        let mut out = Vec::new();
+        write_line(&event, None, &mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_json_log_becomes_the_line_with_the_container_and_ecs_fields_beside_it() {
+        let log = r#"{"level":"info","event":"job.completed","message":"done","source":"app"}"#;
+        let got = line(&[
+            (ValueRef::from("container_id"), ValueRef::from("c0ffee")),
+            (
+                ValueRef::from("container_name"),
+                ValueRef::from("/ecs-server-1"),
+            ),
+            (ValueRef::from("source"), ValueRef::from("stdout")),
+            (ValueRef::from("log"), ValueRef::from(log)),
+            (ValueRef::from("ecs_cluster"), ValueRef::from("prod")),
+            (
+                ValueRef::from("ecs_task_arn"),
+                ValueRef::from("arn:aws:ecs:task/1"),
+            ),
+            (
+                ValueRef::from("ecs_task_definition"),
+                ValueRef::from("server:7"),
+            ),
+            (ValueRef::from("partial_id"), ValueRef::from("p")),
+        ]);
+        assert_eq!(got["event"], "job.completed");
+        assert_eq!(got["message"], "done");
+        // The app's own `source` wins over the driver's.
+        assert_eq!(got["source"], "app");
+        assert_eq!(got["container_id"], "c0ffee");
+        assert_eq!(got["container_name"], "/ecs-server-1");
+        assert_eq!(got["ecs_cluster"], "prod");
+        assert_eq!(got["ecs_task_arn"], "arn:aws:ecs:task/1");
+        assert_eq!(got["ecs_task_definition"], "server:7");
+        assert_eq!(got["tag"], "app-firelens-abc");
+        assert_eq!(got["timestamp"], "2026-11-25T01:02:03.456000001Z");
+        assert!(got.get("partial_id").is_none());
+        assert!(got.get("log").is_none());
+    }
+
+    #[test]
+    fn a_text_log_becomes_the_message_and_other_records_keep_every_field() {
+        let got = line(&[
+            (ValueRef::from("log"), ValueRef::from("plain text line\n")),
+            (ValueRef::from("source"), ValueRef::from("stderr")),
+        ]);
+        assert_eq!(got["message"], "plain text line");
+        assert_eq!(got["source"], "stderr");
+        let nested = [(ValueRef::from("k"), ValueRef::from(1))];
+        let got = line(&[
+            (
+                ValueRef::from("message"),
+                ValueRef::from("from fluent-logger"),
+            ),
+            (ValueRef::from("n"), ValueRef::from(f64::NAN)),
+            (ValueRef::from("m"), ValueRef::Map(nested.to_vec())),
+            (ValueRef::from("b"), ValueRef::Binary(b"\xffbytes")),
+        ]);
+        assert_eq!(got["message"], "from fluent-logger");
+        assert_eq!(got["n"], serde_json::Value::Null);
+        assert_eq!(got["m"]["k"], 1);
+        assert_eq!(got["b"], "\u{fffd}bytes");
+    }
+
+    #[test]
+    fn a_json_log_with_its_own_timestamp_keeps_it_and_an_empty_object_stays_valid() {
+        let got = line(&[(
+            ValueRef::from("log"),
+            ValueRef::from(r#"{"timestamp":"2026-01-01T00:00:00Z","tag":"mine"}"#),
+        )]);
+        assert_eq!(got["timestamp"], "2026-01-01T00:00:00Z");
+        assert_eq!(got["tag"], "mine");
+        let got = line(&[(ValueRef::from("log"), ValueRef::from("{ }"))]);
+        assert_eq!(got["tag"], "app-firelens-abc");
+        // Broken JSON is text, never spliced.
+        let got = line(&[(ValueRef::from("log"), ValueRef::from(r#"{"a":"#))]);
+        assert_eq!(got["message"], r#"{"a":"#);
+    }
+}

@@ -1,0 +1,227 @@
+//! The OTLP/HTTP endpoint: `POST /v1/logs` in protobuf or JSON, optionally gzip, answered as
+//! the OTLP specification asks: 200 with an `ExportLogsServiceResponse` once the pipeline
+//! accepted the records; 400 for a body that does not decode (not retryable); 413 for one
+//! over the limit; 429 or 503 with `Retry-After` when the pipeline cannot take it now, so the
+//! exporter backs off and resends.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::logs;
+use crate::event::AckGate;
+use crate::sources::structured::{acceptance, push_cut_line};
+use crate::sources::RawChunk;
+use crate::telemetry::{SidecarEvent, Telemetry};
+use aistudio_core::clock::now_ms;
+
+/// Seconds an exporter is told to wait before resending when the pipeline is full.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// What every request shares.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The processor's raw-chunk queue.
+    pub tx: mpsc::Sender<RawChunk>,
+    /// The run's acknowledgement gate.
+    pub gate: AckGate,
+    /// Counters.
+    pub telemetry: Telemetry,
+    /// `sources.max_line_bytes`.
+    pub max_line_bytes: usize,
+    /// `sources.otlp.max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// `sources.otlp.accept_timeout_ms`.
+    pub accept_timeout: Duration,
+    /// Set once the source is stopping: new requests are told to retry elsewhere or later.
+    pub shutdown: CancellationToken,
+}
+
+/// The two encodings OTLP/HTTP defines.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+/// `POST /v1/logs`.
+pub async fn export_logs(
+    State(endpoint): State<Arc<Endpoint>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let encoding = match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .as_deref()
+    {
+        Some("application/x-protobuf" | "application/protobuf") => Encoding::Protobuf,
+        Some("application/json") => Encoding::Json,
+        _ => {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/x-protobuf or application/json",
+            )
+        }
+    };
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let body = if gzip {
+        match gunzip(&body, endpoint.max_body_bytes) {
+            Ok(body) => Bytes::from(body),
+            Err((status, message)) => return refuse(status, &message),
+        }
+    } else {
+        body
+    };
+    let request = match decode(&body, encoding) {
+        Ok(request) => request,
+        Err(why) => {
+            tracing::warn!(error = %why, "otlp source: request body does not decode; answered 400");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot decode the request: {why}"),
+            );
+        }
+    };
+    let mut chunks = Vec::new();
+    let now_ns = i128::from(now_ms()) * 1_000_000;
+    logs::lines(&request, now_ns, |line| {
+        push_cut_line(&mut chunks, line, endpoint.max_line_bytes)
+    });
+    match hand_over(&endpoint, chunks).await {
+        Ok(()) => success(encoding),
+        Err(status) => retry_later(status),
+    }
+}
+
+/// Queues the chunks and waits until the pipeline accepted them (delivered or on disk);
+/// the status to answer when it did not in time.
+async fn hand_over(endpoint: &Endpoint, chunks: Vec<RawChunk>) -> Result<(), StatusCode> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    if endpoint.shutdown.is_cancelled() {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let (ack, accepted) = acceptance(&endpoint.gate);
+    let deadline = tokio::time::Instant::now() + endpoint.accept_timeout;
+    for mut chunk in chunks {
+        let slot = tokio::time::timeout_at(deadline, endpoint.tx.reserve()).await;
+        let Ok(Ok(slot)) = slot else {
+            // Full for the whole wait (429: the exporter throttles), or closing (503).
+            ack.fail();
+            return Err(if slot.is_err() {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            });
+        };
+        chunk.ack = Some(ack.clone());
+        chunk.read_at_ms = now_ms();
+        let lines = chunk.len() as u64;
+        slot.send(chunk);
+        endpoint.telemetry.emit(SidecarEvent::LinesRead(lines));
+    }
+    drop(ack);
+    match tokio::time::timeout_at(deadline, accepted).await {
+        Ok(Ok(true)) => Ok(()),
+        // Queued but not yet delivered nor on disk: the exporter resends (at-least-once).
+        Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE),
+        Ok(_) => Err(StatusCode::SERVICE_UNAVAILABLE),
+    }
+}
+
+fn decode(body: &[u8], encoding: Encoding) -> Result<ExportLogsServiceRequest, String> {
+    match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| e.to_string()),
+        // serde_json's message may quote the offending value: only its kind and place.
+        Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "{:?} error in the JSON at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        }),
+    }
+}
+
+fn gunzip(body: &[u8], max_bytes: usize) -> Result<Vec<u8>, (StatusCode, String)> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(body)
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                "content-encoding says gzip but the body is not gzip".to_owned(),
+            )
+        })?;
+    if out.len() > max_bytes {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body decompresses past sources.otlp.max_body_bytes ({max_bytes}); send smaller batches"),
+        ));
+    }
+    Ok(out)
+}
+
+fn success(encoding: Encoding) -> Response {
+    let response = ExportLogsServiceResponse::default();
+    let body = match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+fn retry_later(status: StatusCode) -> Response {
+    let mut response = refuse(
+        status,
+        "the sidecar's pipeline cannot take these records now; retry after the given delay",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
+}
+
+/// A plain-text refusal; the text never holds any of the request's content.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, message.to_owned()).into_response()
+}

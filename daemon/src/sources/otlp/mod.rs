@@ -1,0 +1,66 @@
+//! The OTLP/HTTP source: OpenTelemetry SDKs and collectors export logs to it (`POST /v1/logs`)
+//! instead of writing a file; each record becomes a log-contract line, acknowledged to the
+//! exporter only once the pipeline accepted it.
+
+mod config;
+mod http;
+mod logs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use config::OtlpSourceConfig;
+
+use crate::event::AckGate;
+use crate::sources::RawChunk;
+use crate::telemetry::Telemetry;
+
+/// Binds the listener, so a busy port fails the start.
+pub async fn bind(config: &OtlpSourceConfig) -> std::io::Result<TcpListener> {
+    TcpListener::bind(config.address).await
+}
+
+/// What [`serve`] needs from the run.
+pub struct Context {
+    /// The processor's raw-chunk queue.
+    pub tx: mpsc::Sender<RawChunk>,
+    /// Stops the source.
+    pub shutdown: CancellationToken,
+    /// Counters.
+    pub telemetry: Telemetry,
+    /// The run's acknowledgement gate.
+    pub gate: AckGate,
+    /// `sources.max_line_bytes`.
+    pub max_line_bytes: usize,
+}
+
+/// Serves `POST /v1/logs` until shutdown; requests in flight finish (their answers tell the
+/// exporter whether to resend).
+pub async fn serve(listener: TcpListener, config: OtlpSourceConfig, context: Context) {
+    let shutdown = context.shutdown.clone();
+    let endpoint = Arc::new(http::Endpoint {
+        tx: context.tx,
+        gate: context.gate,
+        telemetry: context.telemetry,
+        max_line_bytes: context.max_line_bytes,
+        max_body_bytes: config.max_body_bytes as usize,
+        accept_timeout: Duration::from_millis(config.accept_timeout_ms),
+        shutdown: context.shutdown,
+    });
+    let app = axum::Router::new()
+        .route("/v1/logs", post(http::export_logs))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes as usize))
+        .with_state(endpoint);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(err) = served {
+        tracing::error!(error = %err, "otlp source stopped");
+    }
+}
