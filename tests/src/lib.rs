@@ -31,3 +31,25 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     );
     bin
 }
+
+/// Runs the Python client `tests/clients/<script>` (a real third-party client library driven
+/// by a small script) with `args`, and returns the JSON it printed; fails the test with its
+/// output when it fails.
+pub fn python_client(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("python3 runs the client scripts (scripts/test.sh installs their packages)");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed ({}): {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client script prints JSON")
+}

@@ -17,20 +17,7 @@ const SHIPPED: &str = "aistudio_sidecar_events_shipped_total";
 
 /// Runs `tests/clients/fluent_forward.py` and returns the JSON it printed.
 fn client(args: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/fluent_forward.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .output()
-        .expect("python3 is needed for the fluent client tests");
-    assert!(
-        out.status.success(),
-        "fluent client {args:?} failed ({}): {} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+    tests::python_client("fluent_forward.py", args)
 }
 
 fn config(group: &str, socket: Option<&Path>, port: u16) -> String {

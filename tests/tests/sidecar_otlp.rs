@@ -5,7 +5,6 @@
 //! test command installs the SDK; a missing one fails these tests (never skips).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,25 +15,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 const SHIPPED: &str = "aistudio_sidecar_events_shipped_total";
 
 fn export(endpoint: &str, start: usize, count: usize, gzip: bool) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/otlp_export.py");
     let (start, count) = (start.to_string(), count.to_string());
     let mut args = vec!["--endpoint", endpoint, "--start", &start, "--count", &count];
     if gzip {
         args.push("--gzip");
     }
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .args(&args)
-        .output()
-        .expect("python3 is needed for the OTLP exporter tests");
-    assert!(
-        out.status.success(),
-        "otlp exporter {args:?} failed ({}): {} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the exporter script prints JSON")
+    tests::python_client("otlp_export.py", &args)
 }
 
 #[tokio::test]
