@@ -43,7 +43,7 @@ fn every_sink_and_metric_interval_size_and_count_is_bounded() {
     std::fs::write(
         &path,
         "[sinks.cloudwatch_logs]\nlog_group = \"/aws/ecs/x\"\nbatch_timeout_ms = 0\nmax_in_flight = 500\n\
-         [metrics]\nflush_grace_ms = 3600000\nbatch_delay_ms = 999999\nmax_dimension_sets_per_metric = 0\n\
+         [metrics]\nflush_grace_ms = 7200000\nbatch_delay_ms = 999999\nmax_dimension_sets_per_metric = 0\n\
          max_pending_datums = 50000000\nfile_max_bytes = 10\n",
     )
     .unwrap();
@@ -52,7 +52,7 @@ fn every_sink_and_metric_interval_size_and_count_is_bounded() {
     for line in [
         "sinks.cloudwatch_logs.batch_timeout_ms: 0 is out of range; allowed 1..=60000",
         "sinks.cloudwatch_logs.max_in_flight: 500 is out of range; allowed 1..=16",
-        "metrics.flush_grace_ms: 3600000 is out of range; allowed 0..=60000",
+        "metrics.flush_grace_ms: 7200000 is out of range; allowed 0..=3600000",
         "metrics.batch_delay_ms: 999999 is out of range; allowed 0..=60000",
         "metrics.max_dimension_sets_per_metric: 0 is out of range; allowed 1..=10000",
         "metrics.max_pending_datums: 50000000 is out of range; allowed 1..=1000000",

@@ -33,9 +33,12 @@ pub const MISSING_DIMENSION_VALUE: &str = "unknown";
 pub const OVERFLOW_DIMENSION_VALUE: &str = "Other";
 /// Rotate the local datum file at this size.
 pub const DEFAULT_FILE_MAX_BYTES: u64 = 100 * 1024 * 1024;
-/// Allowed `flush_grace_ms` and `batch_delay_ms`: past a minute a datum misses the period its
-/// alarm evaluates.
-pub const DELAY_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=60_000;
+/// Allowed `flush_grace_ms`: up to an hour for logs that arrive late (CloudWatch takes datums
+/// up to two weeks old, but past an hour every alarm reading the period has evaluated it).
+pub const FLUSH_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=3_600_000;
+/// Allowed `batch_delay_ms`: past a minute a closed datum misses the evaluation of the
+/// one-minute alarms that read it.
+pub const BATCH_DELAY_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=60_000;
 /// Allowed `max_dimension_sets_per_metric`: each set is one custom metric billed monthly;
 /// 10,000 per metric is already a cardinality accident.
 pub const MAX_DIMENSION_SETS_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000;
@@ -273,12 +276,12 @@ impl MetricsConfig {
         problems.extend(out_of_range(
             "metrics.flush_grace_ms",
             self.flush_grace_ms,
-            &DELAY_MS_RANGE,
+            &FLUSH_GRACE_MS_RANGE,
         ));
         problems.extend(out_of_range(
             "metrics.batch_delay_ms",
             self.batch_delay_ms,
-            &DELAY_MS_RANGE,
+            &BATCH_DELAY_MS_RANGE,
         ));
         problems.extend(out_of_range(
             "metrics.max_dimension_sets_per_metric",
