@@ -602,7 +602,7 @@ fn config_fields() -> Vec<(String, String)> {
     let files = [
         "daemon/src/config.rs",
         "daemon/src/api.rs",
-        "daemon/src/sources/file/mod.rs",
+        "daemon/src/sources/file/config.rs",
         "daemon/src/sources/tcp.rs",
         "daemon/src/sources/fluent/config.rs",
         "daemon/src/sources/otlp/config.rs",

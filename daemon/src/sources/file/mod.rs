@@ -2,7 +2,10 @@
 //! and copytruncate rotation, and resumes from acknowledged checkpoints. What it may open is
 //! [`paths`]' decision.
 
+mod config;
 mod paths;
+
+pub use config::FileSourceConfig;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
@@ -12,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -23,15 +25,8 @@ use crate::event::{Ack, AckGate};
 use crate::fingerprint::fingerprint;
 use crate::telemetry::{SidecarEvent, Telemetry};
 use aistudio_core::backoff::Backoff;
-use aistudio_core::bounds::out_of_range;
 use aistudio_core::clock::now_ms;
 
-/// How often an idle tailer looks for new lines, new files and rotations (Fluent Bit's tail
-/// input polls at 250 ms by default too).
-pub const DEFAULT_POLL_INTERVAL_MS: u64 = 250;
-/// Allowed `poll_interval_ms`: below 10 ms an idle tailer spins; above 10 s new lines wait
-/// too long (and a shutdown never waits on it: the sleep is sliced, see [`idle`]).
-pub const POLL_INTERVAL_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=10_000;
 /// An idle tailer looks at the shutdown token at least this often.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(50);
 /// How often acknowledged offsets are written to disk while running.
@@ -49,63 +44,6 @@ const TRUNCATION_WINDOW: Duration = Duration::from_secs(60);
 const UNREADABLE_RETRY_INITIAL: Duration = Duration::from_secs(1);
 /// ...and never waiting longer than this, so a fixed permission is noticed within a minute.
 const UNREADABLE_RETRY_CAP: Duration = Duration::from_secs(60);
-
-/// `[[sources.file]]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSourceConfig {
-    /// Glob patterns of the files to tail, e.g. `/var/log/aistudio/*.log`.
-    pub include: Vec<String>,
-    /// Where to start in a file that has no checkpoint and existed at start-up; files that
-    /// appear later are always read from their beginning.
-    #[serde(default)]
-    pub read_from: ReadFrom,
-    /// Checkpoint file; default `<data_dir>/checkpoints-<index>.json`.
-    #[serde(default)]
-    pub checkpoint_path: Option<PathBuf>,
-    /// Milliseconds between polls when there is nothing new to read.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Follow symbolic links the globs match. Off by default; when on, a link is read only if
-    /// it resolves inside the directories the globs name, and never into `/proc`, `/sys` or
-    /// `/dev`.
-    #[serde(default)]
-    pub follow_symlinks: bool,
-}
-
-impl FileSourceConfig {
-    /// Every problem of `[[sources.file]]` number `index`, each naming its key and the fix.
-    pub fn problems(&self, index: usize) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.include.is_empty() {
-            problems.push(format!(
-                "sources.file[{index}].include: empty; give at least one glob"
-            ));
-        }
-        problems.extend(out_of_range(
-            &format!("sources.file[{index}].poll_interval_ms"),
-            self.poll_interval_ms,
-            &POLL_INTERVAL_MS_RANGE,
-        ));
-        for pattern in &self.include {
-            if let Err(err) = glob::Pattern::new(pattern) {
-                problems.push(format!(
-                    "sources.file[{index}].include: `{pattern}` is not a valid glob: {err}"
-                ));
-            }
-            if paths::in_pseudo_filesystem(&paths::glob_directory(pattern)) {
-                problems.push(format!(
-                    "sources.file[{index}].include: `{pattern}` reads from /proc, /sys or /dev, whose files are not logs; point it at the log directory"
-                ));
-            }
-        }
-        problems
-    }
-}
-
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
 
 /// Errors starting the file source.
 #[derive(Debug, thiserror::Error)]
