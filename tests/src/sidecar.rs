@@ -149,6 +149,14 @@ impl Sidecar {
         })
     }
 
+    /// Sends SIGTERM and asserts a clean exit (code 0) within `limit`, with its stderr on
+    /// failure: the shutdown every test that is done with a sidecar expects.
+    pub async fn stop(&mut self, limit: Duration) {
+        self.signal("TERM");
+        let code = self.wait_exit(limit).await;
+        assert_eq!(code, Some(0), "{}", self.stderr());
+    }
+
     /// The child's stdin, when it was piped.
     pub fn stdin(&mut self) -> Option<&mut std::process::ChildStdin> {
         self.child.stdin.as_mut()

@@ -109,13 +109,7 @@ async fn server_load_to_sidecar_to_cloudwatch_counts_and_sums_match_the_server_l
     sidecar
         .wait_metric_at_least("aistudio_sidecar_events_shipped_total", lines, LIMIT)
         .await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
 
     // What the server logged, aggregated independently of the sidecar's code.
     let mut expected: BTreeMap<String, f64> = BTreeMap::new();

@@ -128,6 +128,5 @@ async fn a_full_disk_holds_the_events_and_writes_whole_lines_when_space_returns(
         assert!(start.elapsed() < LIMIT, "health never recovered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 }

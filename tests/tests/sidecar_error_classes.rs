@@ -81,8 +81,7 @@ async fn expired_credentials_and_denied_access_hold_the_data_until_they_clear() 
         (200, &serde_json::json!("ok")),
         "recovered: {body}"
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
     assert_eq!(
         shipped_seqs(&emulator),
         (0..LINES as u64).collect::<Vec<_>>()
@@ -122,8 +121,7 @@ async fn data_already_accepted_counts_as_delivered() {
         counter(&sidecar, "aistudio_sidecar_sink_errors_total").await,
         0.0
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
     assert_eq!(
         shipped_seqs(&emulator),
         (0..LINES as u64).collect::<Vec<_>>()
@@ -139,8 +137,7 @@ async fn data_already_accepted_counts_as_delivered() {
         "{}",
         restarted.stderr()
     );
-    restarted.signal("TERM");
-    assert_eq!(restarted.wait_exit(LIMIT).await, Some(0));
+    restarted.stop(LIMIT).await;
     assert_eq!(
         shipped_seqs(&emulator),
         (0..=LINES as u64).collect::<Vec<_>>()

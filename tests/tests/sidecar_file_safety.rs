@@ -94,8 +94,7 @@ async fn links_are_not_followed_by_default() {
         3,
         "each link reported once over many polls: {stderr}"
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 }
 
 #[tokio::test]
@@ -130,8 +129,7 @@ async fn followed_links_stay_inside_the_directory_and_out_of_proc() {
         1,
         "{stderr}"
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 }
 
 #[test]
@@ -204,8 +202,7 @@ async fn a_file_truncated_over_and_over_stops_being_reread() {
         sidecar.stderr().matches("file truncated too often").count(),
         1
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 }
 
 #[tokio::test]
@@ -263,6 +260,5 @@ async fn an_unreadable_file_is_reported_once_and_read_once_it_opens() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("file readable again").count(), 1, "{stderr}");
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 }

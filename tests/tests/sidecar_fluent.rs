@@ -149,13 +149,7 @@ async fn fluent_logger_over_the_unix_socket_and_tcp_arrives_redacted_exactly_onc
     ]);
     assert_eq!(sent["sent"], 300);
     sidecar.wait_metric_at_least(SHIPPED, 600.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
     assert!(!socket.exists(), "the socket file is removed at shutdown");
 
     let events = shipped(emulator, &group);
@@ -200,13 +194,7 @@ async fn every_forward_mode_is_acked_and_bad_connections_disturb_nothing() {
     sidecar
         .wait_metric_at_least(SHIPPED, total as f64, LIMIT)
         .await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
     let stderr = sidecar.stderr();
     assert!(stderr.contains("not msgpack"), "{stderr}");
     assert!(
@@ -284,13 +272,7 @@ async fn kill_9_under_acked_traffic_loses_nothing_that_was_acked() {
         "the kill made the client resend: {report}"
     );
     second.wait_metric_at_least(SHIPPED, 1.0, LIMIT).await;
-    second.signal("TERM");
-    assert_eq!(
-        second.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        second.stderr()
-    );
+    second.stop(LIMIT).await;
 
     let events = shipped(emulator, &group);
     let counts = counts(&events);
@@ -340,13 +322,7 @@ async fn with_a_shared_key_only_clients_that_prove_it_are_heard() {
     assert_eq!(report["wrong_key_closed"], true, "{report}");
     assert_eq!(report["no_ping_closed"], true, "{report}");
     sidecar.wait_metric_at_least(SHIPPED, 20.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
     let stderr = sidecar.stderr();
     assert!(stderr.contains("shared key mismatch"), "{stderr}");
     assert!(!stderr.contains(key), "the key is never logged: {stderr}");
@@ -392,13 +368,7 @@ async fn dockers_partial_messages_are_joined_and_nothing_is_lost() {
     sidecar
         .wait_metric_at_least(SHIPPED, want as f64, LIMIT)
         .await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
 
     let messages = emulator.log_messages(&group, "task-1").unwrap();
     assert_eq!(messages.len() as u64, want, "{messages:?}");
@@ -459,13 +429,7 @@ async fn a_thousand_connections_malformed_floods_and_a_100_mb_frame_leave_every_
     assert_eq!(report["malformed_closed"], 200, "{report}");
     assert_eq!(report["big_refused"], true, "{report}");
     sidecar.wait_metric_at_least(SHIPPED, 1000.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
     let events = shipped(emulator, &group);
     let want: BTreeMap<u64, usize> = (0..1000).map(|s| (s, 1)).collect();
     assert_eq!(counts(&events), want, "every valid event exactly once");

@@ -104,8 +104,7 @@ async fn a_sink_that_never_delivers_is_degraded_and_503_when_asked() {
     }
     let logged = sidecar.stderr().matches(DEGRADED_LINE).count();
     assert_eq!(logged, 1, "{}", sidecar.stderr());
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 }
 
 #[tokio::test]
@@ -146,8 +145,7 @@ async fn a_sink_failing_every_write_holds_its_events_is_degraded_and_counted() {
     // At the deadline the held events are failed back (the file checkpoint stays before
     // them) and the process exits on time.
     let stop = std::time::Instant::now();
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
     assert!(
         stop.elapsed() < Duration::from_secs(3),
         "exited {:?} after SIGTERM with a 1 s deadline",

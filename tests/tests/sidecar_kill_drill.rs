@@ -185,13 +185,7 @@ async fn drill(name: &str, extra: &str, points: &mut Points) -> (usize, Vec<usiz
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
     let (total, distinct) = read_back(emulator, &group);
     let missing: Vec<u64> = (0..lines as u64)
         .filter(|seq| !distinct.contains(seq))

@@ -47,8 +47,7 @@ async fn tcp_source_lines_arrive_and_health_reports_ok() {
     drop(first);
     drop(second);
     sidecar.wait_metric_at_least(SHIPPED, 101.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
     let out = read_lines(&ws.path("out.ndjson"));
     let mut seqs: Vec<u64> = out.iter().filter_map(|l| seq_of(l)).collect();
     seqs.sort_unstable();
@@ -125,8 +124,7 @@ async fn existing_group_is_used_as_is_with_the_ecs_task_stream_and_refused_event
         Some(3.0),
         "three events older than 14 days are refused and counted"
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 
     // The stream is named after the ECS task; only the accepted lines are in it.
     let messages = emulator.log_messages(&group, task_id).unwrap();
@@ -265,8 +263,7 @@ async fn the_sidecars_own_logs_are_redacted() {
     );
     let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
     sidecar.wait_metric_at_least(SHIPPED, 1.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
     let logs = sidecar.stderr();
     assert!(logs.contains("file source: tailing"), "{logs}");
     assert!(!logs.contains("erin@example.com"), "{logs}");
@@ -324,13 +321,7 @@ async fn lines_a_sink_cannot_write_are_dropped_counted_and_published_for_the_ala
             .await,
         Some(0.0)
     );
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
     assert!(
         sidecar.stderr().contains("local sink gave up on a write"),
         "{}",

@@ -44,13 +44,7 @@ async fn the_sdk_exporter_ships_redacted_records_exactly_once_with_gzip_and_with
     assert!(plain["results"].as_array().is_some_and(|r| !r.is_empty()));
     assert!(gzip["results"].as_array().is_some_and(|r| !r.is_empty()));
     sidecar.wait_metric_at_least(SHIPPED, 500.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
 
     let messages = emulator.log_messages(&group, "task-1").unwrap();
     let mut counts: BTreeMap<u64, usize> = BTreeMap::new();

@@ -98,13 +98,7 @@ async fn file_source_ships_to_cloudwatch_exactly_once_in_order() {
     sidecar
         .wait_metric_at_least(SHIPPED, lines.len() as f64, LIMIT)
         .await;
-    sidecar.signal("TERM");
-    assert_eq!(
-        sidecar.wait_exit(LIMIT).await,
-        Some(0),
-        "{}",
-        sidecar.stderr()
-    );
+    sidecar.stop(LIMIT).await;
 
     let messages = emulator.log_messages(&group, "task-1").unwrap();
     let seqs: Vec<u64> = messages.iter().filter_map(|m| seq_of(m)).collect();
@@ -149,8 +143,7 @@ async fn throttled_calls_are_retried_and_nothing_is_lost_or_repeated() {
         retries >= 3.0,
         "three throttled calls were retried: {retries}"
     );
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
     let seqs: Vec<u64> = emulator
         .log_messages("/aws/ecs/aistudio-dev-frontend", "t")
         .unwrap()
@@ -189,8 +182,7 @@ async fn rename_and_copytruncate_rotation_lose_and_repeat_nothing() {
         .unwrap();
     append_lines(&log, &batch(600));
     sidecar.wait_metric_at_least(SHIPPED, 800.0, LIMIT).await;
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 
     let counts = seq_counts(&read_lines(&ws.path("out.ndjson")));
     assert_eq!(counts.len(), 800, "every line arrived");
@@ -236,8 +228,7 @@ async fn kill_9_then_restart_resumes_from_the_checkpoint() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    second.signal("TERM");
-    assert_eq!(second.wait_exit(LIMIT).await, Some(0));
+    second.stop(LIMIT).await;
 }
 
 #[tokio::test]
@@ -249,8 +240,7 @@ async fn sigterm_under_load_exits_zero_and_a_restart_finishes_the_file() {
     append_lines(&ws.path("app.log"), &lines);
     let mut first = Sidecar::start(ws.tmp.path(), &config, &[], Stdio::null()).unwrap();
     first.wait_metric_at_least(SHIPPED, 1.0, LIMIT).await;
-    first.signal("TERM");
-    assert_eq!(first.wait_exit(LIMIT).await, Some(0), "{}", first.stderr());
+    first.stop(LIMIT).await;
     let after_first = read_lines(&ws.path("out.ndjson")).len();
     drop(first);
 
@@ -273,8 +263,7 @@ async fn sigterm_under_load_exits_zero_and_a_restart_finishes_the_file() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    second.signal("TERM");
-    assert_eq!(second.wait_exit(LIMIT).await, Some(0));
+    second.stop(LIMIT).await;
 }
 
 #[tokio::test]
@@ -391,8 +380,7 @@ async fn a_60_second_outage_with_full_buffers_loses_and_repeats_nothing() {
         .metric("aistudio_sidecar_events_dropped_total")
         .await;
     assert_eq!(dropped, Some(0.0), "nothing dropped during the outage");
-    sidecar.signal("TERM");
-    assert_eq!(sidecar.wait_exit(LIMIT).await, Some(0));
+    sidecar.stop(LIMIT).await;
 
     let seqs: Vec<u64> = emulator
         .log_messages(group, "outage")

@@ -64,7 +64,7 @@ pub enum SidecarEvent {
     Unauthorized,
     /// A file a source's globs match could not be opened (it is retried with backoff).
     SourceFileUnreadable,
-    /// A file reported unreadable was opened.
+    /// A file reported unreadable was opened, or is gone.
     SourceFileReadable,
 }
 

@@ -202,6 +202,15 @@ impl Tailer {
                 self.try_open(&path, id, meta.len(), first_scan);
             }
         }
+        // An unreadable file that is gone no longer holds `/health` at `source_unreadable`.
+        let telemetry = &self.telemetry;
+        self.unreadable.retain(|path, _| {
+            let present = std::fs::symlink_metadata(path).is_ok();
+            if !present {
+                telemetry.emit(SidecarEvent::SourceFileReadable);
+            }
+            present
+        });
     }
 
     /// Opens a newly matched file, or notes it unreadable: reported once, retried with backoff
