@@ -6,7 +6,7 @@ use std::fmt;
 
 use aistudio_core::aws::{describe, timeout_config, AwsConfig, MAX_SDK_ATTEMPTS};
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use serde_json::{json, Value};
 
 use super::definitions::TopicsDef;
@@ -71,7 +71,7 @@ impl fmt::Display for ChatbotChange {
 
 /// A Chatbot client with the same timeouts and attempt bound as every provisioning client.
 pub async fn client(aws: &AwsConfig) -> aws_sdk_chatbot::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aistudio_core::aws::sdk_loader()
         .region(Region::new(CHATBOT_API_REGION))
         .timeout_config(timeout_config())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_SDK_ATTEMPTS));

@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Context};
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_cloudwatch::config::Credentials;
 
 /// Fake credentials: the emulator accepts anything, and the machine's own are never read.
@@ -113,7 +113,7 @@ impl Emulator {
 
     /// An SDK config pinned to the emulator with fake credentials; nothing from the machine.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        aistudio_core::aws::sdk_loader()
             .credentials_provider(Credentials::new(
                 FAKE_ACCESS_KEY_ID,
                 FAKE_SECRET_ACCESS_KEY,

@@ -23,7 +23,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-use rsa::pkcs8::DecodePrivateKey as _;
+use rsa::pkcs8::EncodePrivateKey as _;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -82,18 +82,25 @@ fn leaf_params(days_from: i64, days_to: i64) -> anyhow::Result<CertificateParams
 }
 
 impl TestPki {
-    /// Generates everything (one RSA-2048 key: a fraction of a second in aws-lc).
+    /// Generates everything (one RSA-2048 key, by the `rsa` crate: ring, which signs the
+    /// certificates, cannot generate RSA keys).
     pub fn new() -> anyhow::Result<Self> {
         let (ca_cert, ca_key) = ca("AIStudio relay test CA")?;
-        let rsa_key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
+        let signer = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+            .context("generating the RSA test key")?;
+        let pkcs8 = signer
+            .to_pkcs8_der()
+            .context("encoding the RSA test key")?;
+        let rsa_key = KeyPair::from_pkcs8_der_and_sign_algo(
+            &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &rcgen::PKCS_RSA_SHA256,
+        )?;
         let leaf = leaf_params(-1, 30)?.signed_by(&rsa_key, &ca_cert, &ca_key)?;
         let expired = leaf_params(-30, -1)?.signed_by(&rsa_key, &ca_cert, &ca_key)?;
         let (other_ca, other_key) = ca("Somebody else's CA")?;
         let foreign = leaf_params(-1, 30)?.signed_by(&rsa_key, &other_ca, &other_key)?;
         let tls_key = KeyPair::generate()?;
         let tls = leaf_params(-1, 30)?.signed_by(&tls_key, &ca_cert, &ca_key)?;
-        let signer = rsa::RsaPrivateKey::from_pkcs8_der(&rsa_key.serialize_der())
-            .context("the RSA key does not load into the signer")?;
         Ok(Self {
             ca_pem: ca_cert.pem(),
             leaf_pem: leaf.pem(),

@@ -5,6 +5,7 @@
 pub mod errors;
 pub mod retry;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -39,6 +40,28 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
 }
 
+/// The one HTTPS client every SDK config uses (rustls with ring, the system's root
+/// certificates), built once per process so that all clients share its connection pool.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    static CLIENT: OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+        OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        })
+        .clone()
+}
+
+/// The SDK config loader every caller starts from: the default credential and region chain,
+/// with [`https_client`] (the SDK crates are built without a default HTTP client).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
 /// The timeouts every client carries.
 pub fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -67,7 +90,7 @@ impl AwsClients {
     /// Resolves credentials and region through the default chain (env, profile, ECS container
     /// credentials endpoint, IMDS), with the config's region and endpoint taking precedence.
     pub async fn from_config(aws: &AwsConfig) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = sdk_loader();
         if let Some(region) = &aws.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -80,8 +103,11 @@ impl AwsClients {
     /// Builds the clients from an already resolved SDK config (tests pin credentials this
     /// way); the timeouts and the attempt bound are set here whatever the config says.
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
-        let sdk = sdk
-            .to_builder()
+        let mut builder = sdk.to_builder();
+        if sdk.http_client().is_none() {
+            builder.set_http_client(Some(https_client()));
+        }
+        let sdk = builder
             .timeout_config(timeout_config())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_SDK_ATTEMPTS))
             .build();
