@@ -88,9 +88,7 @@ impl TestPki {
         let (ca_cert, ca_key) = ca("AIStudio relay test CA")?;
         let signer = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
             .context("generating the RSA test key")?;
-        let pkcs8 = signer
-            .to_pkcs8_der()
-            .context("encoding the RSA test key")?;
+        let pkcs8 = signer.to_pkcs8_der().context("encoding the RSA test key")?;
         let rsa_key = KeyPair::from_pkcs8_der_and_sign_algo(
             &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
             &rcgen::PKCS_RSA_SHA256,
