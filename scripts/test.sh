@@ -35,6 +35,10 @@ for tool in cargo rustfmt; do
 done
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# A run from a clean tree gains nothing from incremental caches (they are for editing and
+# rebuilding one crate), which cost time and disk: `target/incremental` was GBs of the suite's.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
