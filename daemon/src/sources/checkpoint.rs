@@ -188,20 +188,31 @@ impl Checkpoints {
                 .collect(),
             _ => Vec::new(),
         };
-        self.tracked.insert(
-            id,
-            Tracked {
-                checkpoint,
-                generation: 0,
-                next_seq: 0,
-                pending: VecDeque::new(),
-                stuck: false,
-                last_end: offset,
-                carried,
-            },
-        );
+        let mut tracked = Tracked {
+            checkpoint,
+            generation: 0,
+            next_seq: 0,
+            pending: VecDeque::new(),
+            stuck: false,
+            last_end: offset,
+            carried,
+        };
+        // a range done ahead right at the offset is done: reading starts after it
+        // ([`Checkpoints::start_offset`])
+        tracked.fold_carried();
+        tracked.last_end = tracked.checkpoint.offset;
+        self.tracked.insert(id, tracked);
         self.dirty = true;
         TrackKey { id, generation: 0 }
+    }
+
+    /// Where the reader of `key` starts: the offset given to `track`, moved over a range done
+    /// ahead that began right there.
+    pub fn start_offset(&self, key: TrackKey) -> Option<u64> {
+        self.tracked
+            .get(&key.id)
+            .filter(|t| t.generation == key.generation)
+            .map(|t| t.checkpoint.offset)
     }
 
     /// The ranges the reader of `key` skips: done ahead of its offset by an earlier run.
@@ -303,6 +314,9 @@ impl Checkpoints {
                 _ => break,
             }
         }
+        if t.fold_carried() {
+            self.dirty = true;
+        }
     }
 
     #[cfg(test)]
@@ -350,6 +364,26 @@ impl Checkpoints {
 }
 
 impl Tracked {
+    /// Moves the offset over the ranges done ahead by an earlier run that it has reached (the
+    /// reader skips them, so no chunk will carry the offset past them): without this, a file
+    /// whose last bytes were done ahead kept its offset short of the end for good. Returns
+    /// whether the offset moved.
+    fn fold_carried(&mut self) -> bool {
+        self.carried.sort_unstable();
+        let mut moved = false;
+        while let Some(&(start, end)) = self.carried.first() {
+            if start > self.checkpoint.offset {
+                break;
+            }
+            if end > self.checkpoint.offset {
+                self.checkpoint.offset = end;
+                moved = true;
+            }
+            self.carried.remove(0);
+        }
+        moved
+    }
+
     /// The checkpoint to save: the offset, and the ranges done ahead of it (carried from the
     /// previous run, and delivered chunks behind one that is not), merged.
     fn to_checkpoint(&self) -> FileCheckpoint {
@@ -497,20 +531,39 @@ mod tests {
         assert_eq!(next.resume_offset(ID, head), Some(0));
         let key = next.track(ID, head, 0, Path::new("/x"));
         assert_eq!(next.skips(key), VecDeque::from([(10, 30)]));
-        // The skipped range stays saved until the offset passes it...
+        // Once the offset reaches the skipped range, it moves over it: nothing will be sent
+        // for those bytes, and a file whose last bytes were done ahead still ends at its end.
         let a = next.sent(key, 10).unwrap();
         next.complete(key, a, true);
         next.save().unwrap();
         let saved = Checkpoints::load(Some(path.clone())).unwrap();
         let cp = saved.saved.get(&ID).unwrap();
-        assert_eq!((cp.offset, cp.done_ahead.clone()), (10, vec![(10, 30)]));
-        // ...and is gone once a chunk after it is delivered.
+        assert_eq!((cp.offset, cp.done_ahead.clone()), (30, vec![]));
         let d = next.sent(key, 40).unwrap();
         next.complete(key, d, true);
         next.save().unwrap();
         let saved = Checkpoints::load(Some(path)).unwrap();
         let cp = saved.saved.get(&ID).unwrap();
         assert_eq!((cp.offset, cp.done_ahead.clone()), (40, vec![]));
+    }
+
+    #[test]
+    fn a_range_done_ahead_at_the_resume_offset_is_skipped_and_reaches_the_end() {
+        // the last run's checkpoint: offset 10, and 10..20 (the end of the file) done ahead
+        let head = b"first line\n";
+        let mut first = Checkpoints::load(None).unwrap();
+        first.track(ID, head, 0, Path::new("/x"));
+        let mut saved = first.tracked.get(&ID).unwrap().to_checkpoint();
+        saved.offset = 10;
+        saved.done_ahead = vec![(10, 20)];
+        let mut next = Checkpoints::load(None).unwrap();
+        next.saved.insert(ID, saved);
+        let key = next.track(ID, head, 10, Path::new("/x"));
+        // no chunk will ever carry the offset over 10..20, so reading starts after it and the
+        // checkpoint is at the end of the file
+        assert_eq!(next.start_offset(key), Some(20));
+        assert!(next.skips(key).is_empty());
+        assert_eq!(next.offset(ID), Some(20));
     }
 
     #[test]

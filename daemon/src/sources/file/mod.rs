@@ -255,6 +255,7 @@ impl Tailer {
             None => 0,
         };
         let key = cps.track(id, &head, offset, path);
+        let offset = cps.start_offset(key).unwrap_or(offset);
         let skips = cps.skips(key);
         drop(cps);
         file.seek(SeekFrom::Start(offset))?;
