@@ -1,0 +1,560 @@
+//! Maps OTLP metrics onto the catalog's metric points. A metric is accepted when its name is
+//! a catalog metric of `AIStudio/Streaming` (`aistudio_core::catalog`, the one list; compared
+//! ignoring ASCII case, as OpenTelemetry instrument names are), its unit matches the
+//! catalog's, its type fits the metric's kind, and every data-point attribute is the log
+//! field of one of the metric's dimensions (`provider` → `Provider`):
+//!
+//! - counter metrics (unit `Count`) take monotonic sums, delta or cumulative (turned into
+//!   increases per series, `cumulative`);
+//! - distribution metrics (time units) take gauges (one sample per point) and histograms,
+//!   explicit-bucket or exponential, delta or cumulative, kept as `(value, count)` pairs.
+//!
+//! Everything else is rejected point by point with a reason, returned to the exporter in
+//! `partial_success`; a reason names the metric or the attribute key, never a value.
+//! Resource and scope attributes (`service.name`, …) describe the sender, not a dimension,
+//! and are ignored.
+
+use std::collections::BTreeMap;
+
+use aistudio_core::catalog::{CatalogMetric, MetricSource, APP_NAMESPACE, METRIC_CATALOG};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets as ExpBuckets;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
+    NumberDataPoint,
+};
+
+use super::cumulative::{BucketKey, Buckets, Cumulative, Layout, Refusal, SeriesKey};
+use crate::datum::{check_value, in_window, Unit, MAX_DIMENSION_VALUE_CHARS};
+use crate::metric_point::{MetricPoint, PointValue};
+
+/// Characters of a metric name or attribute key quoted in a reason.
+const MAX_QUOTED_CHARS: usize = 64;
+/// Reasons listed in one `partial_success.error_message`; the rest are summed as "others".
+const MAX_REASONS_LISTED: usize = 8;
+/// OTLP's `DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK`: a staleness marker, which carries no
+/// value (skipped, not rejected).
+const NO_RECORDED_VALUE: u32 = 1;
+/// Exponential histogram scales OTLP defines.
+const EXPONENTIAL_SCALES: std::ops::RangeInclusive<i32> = -10..=20;
+
+/// The accepted points and the rejected ones, counted by reason.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// Points for the metric stage.
+    pub points: Vec<MetricPoint>,
+    /// Rejected data points per reason.
+    pub rejected: BTreeMap<String, i64>,
+}
+
+impl Mapped {
+    /// Data points rejected.
+    pub fn rejected_points(&self) -> i64 {
+        self.rejected.values().sum()
+    }
+
+    /// The `partial_success.error_message`: each reason with its count.
+    pub fn message(&self) -> String {
+        let mut parts: Vec<String> = self
+            .rejected
+            .iter()
+            .take(MAX_REASONS_LISTED)
+            .map(|(reason, n)| format!("{reason} ({})", points(*n)))
+            .collect();
+        let others: i64 = self.rejected.values().skip(MAX_REASONS_LISTED).sum();
+        if others > 0 {
+            parts.push(format!("other reasons ({})", points(others)));
+        }
+        format!(
+            "{} rejected: {}",
+            points(self.rejected_points()),
+            parts.join("; ")
+        )
+    }
+
+    fn reject(&mut self, reason: String, points: usize) {
+        if points > 0 {
+            *self.rejected.entry(reason).or_default() += points as i64;
+        }
+    }
+}
+
+fn points(n: i64) -> String {
+    if n == 1 {
+        "1 data point".to_owned()
+    } else {
+        format!("{n} data points")
+    }
+}
+
+/// What one metric's points need.
+struct Target {
+    catalog: &'static CatalogMetric,
+    /// Multiplier from the exporter's unit to the catalog's (`s` → `ms`: 1,000).
+    scale: f64,
+    distribution: bool,
+}
+
+/// Maps every data point of the request; `now_ms` stamps points without a time and bounds
+/// the window.
+pub fn map(
+    request: &ExportMetricsServiceRequest,
+    cumulative: &mut Cumulative,
+    now_ms: i64,
+) -> Mapped {
+    let mut mapped = Mapped::default();
+    for resource in &request.resource_metrics {
+        for scope in &resource.scope_metrics {
+            for metric in &scope.metrics {
+                map_metric(metric, cumulative, now_ms, &mut mapped);
+            }
+        }
+    }
+    mapped
+}
+
+fn point_count(metric: &Metric) -> usize {
+    match &metric.data {
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
+
+fn map_metric(metric: &Metric, cumulative: &mut Cumulative, now_ms: i64, out: &mut Mapped) {
+    let points = point_count(metric);
+    let name = quoted(&metric.name);
+    let target = match target(metric) {
+        Ok(target) => target,
+        Err(reason) => return out.reject(reason, points),
+    };
+    let kind_error = |kind: &str, want: &str| {
+        format!("{name} is a {kind} metric in the catalog; send it as {want}")
+    };
+    let (counter, distribution) = ("counter", "distribution");
+    match &metric.data {
+        Some(Data::Sum(_)) if target.distribution => out.reject(
+            kind_error(distribution, "a histogram or a gauge, not a sum"),
+            points,
+        ),
+        Some(Data::Sum(sum)) if !sum.is_monotonic => out.reject(
+            format!("{name} is a non-monotonic sum; only monotonic counters feed catalog counts"),
+            points,
+        ),
+        Some(Data::Sum(sum)) => {
+            let mut at = At::new(now_ms, sum.aggregation_temporality, cumulative);
+            for point in &sum.data_points {
+                let value = number_point(&target, point, &mut at);
+                push(out, &name, value);
+            }
+        }
+        Some(Data::Gauge(_)) if !target.distribution => {
+            out.reject(kind_error(counter, "a monotonic sum, not a gauge"), points)
+        }
+        Some(Data::Gauge(gauge)) => {
+            let mut at = At::new(now_ms, 0, cumulative);
+            for point in &gauge.data_points {
+                let value = number_point(&target, point, &mut at);
+                push(out, &name, value);
+            }
+        }
+        Some(Data::Histogram(_) | Data::ExponentialHistogram(_)) if !target.distribution => out
+            .reject(
+                kind_error(counter, "a monotonic sum, not a histogram"),
+                points,
+            ),
+        Some(Data::Histogram(histogram)) => {
+            let mut at = At::new(now_ms, histogram.aggregation_temporality, cumulative);
+            for point in &histogram.data_points {
+                let value = explicit_point(&target, point, &mut at);
+                push(out, &name, value);
+            }
+        }
+        Some(Data::ExponentialHistogram(histogram)) => {
+            let mut at = At::new(now_ms, histogram.aggregation_temporality, cumulative);
+            for point in &histogram.data_points {
+                let value = exponential_point(&target, point, &mut at);
+                push(out, &name, value);
+            }
+        }
+        Some(Data::Summary(_)) => out.reject(
+            format!(
+                "{name} is a summary; quantiles cannot be merged across periods, send a histogram"
+            ),
+            points,
+        ),
+        None => {}
+    }
+}
+
+/// What one data point gave: a point, nothing (a baseline or a staleness marker), or a
+/// rejection reason.
+type PointResult = Result<Option<MetricPoint>, String>;
+
+fn push(out: &mut Mapped, name: &str, result: PointResult) {
+    match result {
+        Ok(Some(point)) => out.points.push(point),
+        Ok(None) => {}
+        Err(reason) => out.reject(format!("{name}: {reason}"), 1),
+    }
+}
+
+fn target(metric: &Metric) -> Result<Target, String> {
+    let name = quoted(&metric.name);
+    // OpenTelemetry instrument names are case-insensitive (the Python SDK exports them in
+    // lower case): `tokensstreamed` is `TokensStreamed`.
+    let catalog = METRIC_CATALOG
+        .iter()
+        .find(|m| m.name.eq_ignore_ascii_case(&metric.name))
+        .filter(|m| matches!(m.source, MetricSource::LogEvent { .. }))
+        .ok_or_else(|| format!("{name} is not a metric of the {APP_NAMESPACE} catalog"))?;
+    let unit = Unit::from_name(catalog.unit).unwrap_or(Unit::None);
+    let scale = unit_scale(&metric.unit, unit).ok_or_else(|| {
+        format!(
+            "{name} has unit {}, the catalog's is {} ({})",
+            quoted(&metric.unit),
+            catalog.unit,
+            if unit.is_time() {
+                "send ms or s"
+            } else {
+                "send 1, a {annotation} or no unit"
+            }
+        )
+    })?;
+    Ok(Target {
+        catalog,
+        scale,
+        distribution: unit.is_time(),
+    })
+}
+
+/// The multiplier from an OTLP (UCUM) unit to the catalog's, when they measure the same thing.
+fn unit_scale(otlp: &str, catalog: Unit) -> Option<f64> {
+    let annotation = otlp.starts_with('{') && otlp.ends_with('}');
+    match catalog {
+        Unit::Count if otlp.is_empty() || otlp == "1" || annotation || otlp == "Count" => Some(1.0),
+        Unit::Milliseconds => match otlp {
+            "ms" | "Milliseconds" => Some(1.0),
+            "s" => Some(1_000.0),
+            "us" => Some(0.001),
+            _ => None,
+        },
+        Unit::Seconds if otlp == "s" => Some(1.0),
+        _ => None,
+    }
+}
+
+/// Where a metric's points are read: the clock, the metric's temporality, the state.
+struct At<'a> {
+    now_ms: i64,
+    /// `Some(true)` cumulative, `Some(false)` delta, `None` unspecified (and gauges).
+    cumulative_temporality: Option<bool>,
+    cumulative: &'a mut Cumulative,
+}
+
+impl<'a> At<'a> {
+    fn new(now_ms: i64, temporality: i32, cumulative: &'a mut Cumulative) -> Self {
+        let cumulative_temporality = match AggregationTemporality::try_from(temporality) {
+            Ok(AggregationTemporality::Cumulative) => Some(true),
+            Ok(AggregationTemporality::Delta) => Some(false),
+            _ => None,
+        };
+        Self {
+            now_ms,
+            cumulative_temporality,
+            cumulative,
+        }
+    }
+}
+
+/// The point's catalog dimensions from its attributes, or why they do not fit.
+fn dimensions(
+    catalog: &'static CatalogMetric,
+    attributes: &[KeyValue],
+) -> Result<Vec<(&'static str, String)>, String> {
+    let mut dims = Vec::with_capacity(attributes.len());
+    for kv in attributes {
+        let Some((dimension, _)) = catalog
+            .extra_dimensions
+            .iter()
+            .find(|(_, field)| *field == kv.key)
+        else {
+            let fields: Vec<&str> = catalog.extra_dimensions.iter().map(|(_, f)| *f).collect();
+            return Err(format!(
+                "attribute {} is not a dimension (allowed attributes: {})",
+                quoted(&kv.key),
+                if fields.is_empty() {
+                    "none".to_owned()
+                } else {
+                    fields.join(", ")
+                }
+            ));
+        };
+        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Any::StringValue(s)) if !s.is_empty() => s.clone(),
+            Some(Any::IntValue(i)) => i.to_string(),
+            Some(Any::BoolValue(b)) => b.to_string(),
+            Some(Any::DoubleValue(d)) if d.is_finite() => d.to_string(),
+            _ => {
+                return Err(format!(
+                    "attribute {} has no non-empty scalar value",
+                    quoted(&kv.key)
+                ))
+            }
+        };
+        let value = match value.char_indices().nth(MAX_DIMENSION_VALUE_CHARS) {
+            Some((cut, _)) => value[..cut].to_owned(),
+            None => value,
+        };
+        dims.push((*dimension, value));
+    }
+    dims.sort();
+    dims.dedup_by(|a, b| a.0 == b.0);
+    Ok(dims)
+}
+
+/// The point's time in ms (now when it has none), or why CloudWatch would refuse it.
+fn timestamp(time_unix_nano: u64, now_ms: i64) -> Result<i64, String> {
+    if time_unix_nano == 0 {
+        return Ok(now_ms);
+    }
+    let ms = i64::try_from(time_unix_nano / 1_000_000).unwrap_or(i64::MAX);
+    if in_window(ms, now_ms) {
+        Ok(ms)
+    } else {
+        Err("timestamp outside what CloudWatch accepts (at most 14 days old, 2 hours ahead)".into())
+    }
+}
+
+fn refusal(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Full => format!(
+            "more than {} live cumulative series; send delta temporality or fewer series",
+            super::cumulative::MAX_CUMULATIVE_SERIES
+        ),
+        Refusal::LayoutChanged => {
+            "histogram buckets changed layout without a reset; the next point counts from here"
+                .into()
+        }
+    }
+}
+
+fn checked(value: f64) -> Result<f64, String> {
+    check_value(value)
+        .map_err(|_| "value is not finite or outside CloudWatch's range (±2^360)".to_owned())
+}
+
+fn number_point(target: &Target, point: &NumberDataPoint, at: &mut At<'_>) -> PointResult {
+    if point.flags & NO_RECORDED_VALUE != 0 {
+        return Ok(None);
+    }
+    let dims = dimensions(target.catalog, &point.attributes)?;
+    let timestamp_ms = timestamp(point.time_unix_nano, at.now_ms)?;
+    let raw = match point.value {
+        Some(Number::AsDouble(v)) => v,
+        Some(Number::AsInt(v)) => v as f64,
+        None => return Err("data point has no value".into()),
+    };
+    let value = checked(raw * target.scale)?;
+    let value = if target.distribution {
+        PointValue::Sample(value)
+    } else {
+        if value < 0.0 {
+            return Err("a counter's value is negative".into());
+        }
+        match at.cumulative_temporality {
+            Some(false) => PointValue::Delta(value),
+            Some(true) => {
+                let key: SeriesKey = (target.catalog.name, dims.clone());
+                let start = point.start_time_unix_nano;
+                match at.cumulative.sum_delta(key, start, value, at.now_ms) {
+                    Ok(Some(delta)) => PointValue::Delta(delta),
+                    Ok(None) => return Ok(None),
+                    Err(why) => return Err(refusal(why)),
+                }
+            }
+            None => return Err("aggregation temporality is unspecified".into()),
+        }
+    };
+    Ok(Some(MetricPoint {
+        metric: target.catalog.name,
+        dimensions: dims,
+        timestamp_ms,
+        value,
+    }))
+}
+
+/// A histogram point (after its cumulative delta) as a distribution point.
+fn histogram_point(
+    target: &Target,
+    attributes: &[KeyValue],
+    times: (u64, u64),
+    flags: u32,
+    buckets: Buckets,
+    at: &mut At<'_>,
+    representative: impl Fn(BucketKey, &Buckets) -> f64,
+) -> PointResult {
+    let (start_ns, time_ns) = times;
+    if flags & NO_RECORDED_VALUE != 0 {
+        return Ok(None);
+    }
+    let dims = dimensions(target.catalog, attributes)?;
+    let timestamp_ms = timestamp(time_ns, at.now_ms)?;
+    let buckets = match at.cumulative_temporality {
+        Some(false) => buckets,
+        Some(true) => {
+            let key: SeriesKey = (target.catalog.name, dims.clone());
+            match at
+                .cumulative
+                .histogram_delta(key, start_ns, buckets, at.now_ms)
+            {
+                Ok(Some(delta)) => delta,
+                Ok(None) => return Ok(None),
+                Err(why) => return Err(refusal(why)),
+            }
+        }
+        None => return Err("aggregation temporality is unspecified".into()),
+    };
+    let mut pairs = Vec::with_capacity(buckets.counts.len());
+    for (key, count) in &buckets.counts {
+        pairs.push((
+            checked(representative(*key, &buckets) * target.scale)?,
+            *count,
+        ));
+    }
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(MetricPoint {
+        metric: target.catalog.name,
+        dimensions: dims,
+        timestamp_ms,
+        value: PointValue::Distribution(pairs),
+    }))
+}
+
+/// Explicit buckets: bucket `i` holds `(bounds[i-1], bounds[i]]`; each is represented by its
+/// midpoint, the open-ended first and last by the point's min and max when it has them, else
+/// by their finite bound; a histogram with no bounds by its mean.
+fn explicit_point(target: &Target, point: &HistogramDataPoint, at: &mut At<'_>) -> PointResult {
+    let bounds = &point.explicit_bounds;
+    if point.flags & NO_RECORDED_VALUE == 0 {
+        if point.bucket_counts.len() != bounds.len() + 1 && !point.bucket_counts.is_empty() {
+            return Err("bucket_counts must have one more entry than explicit_bounds".into());
+        }
+        if bounds.iter().any(|b| !b.is_finite()) || bounds.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("explicit_bounds must be finite and increasing".into());
+        }
+        if bounds.is_empty() && point.sum.is_none() && point.count > 0 {
+            return Err("a histogram without bounds needs its sum".into());
+        }
+    }
+    let buckets = Buckets {
+        layout: Layout::Explicit(bounds.iter().map(|b| b.to_bits()).collect()),
+        counts: point
+            .bucket_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| ((0, i as i64), *c))
+            .collect(),
+        sum: point.sum,
+    };
+    let (min, max) = (point.min, point.max);
+    histogram_point(
+        target,
+        &point.attributes,
+        (point.start_time_unix_nano, point.time_unix_nano),
+        point.flags,
+        buckets,
+        at,
+        |(_, index), buckets| {
+            let index = usize::try_from(index).unwrap_or(0);
+            let (Some(first), Some(last)) = (bounds.first(), bounds.last()) else {
+                let count: u64 = buckets.counts.values().sum();
+                return buckets.sum.unwrap_or(0.0) / count.max(1) as f64;
+            };
+            if index == 0 {
+                min.filter(|m| m <= first).unwrap_or(*first)
+            } else if index >= bounds.len() {
+                max.filter(|m| m > last).unwrap_or(*last)
+            } else {
+                (bounds[index - 1] + bounds[index]) / 2.0
+            }
+        },
+    )
+}
+
+/// Exponential buckets: index `i` at scale `s` holds `(2^(i·2^-s), 2^((i+1)·2^-s)]`, each
+/// represented by its geometric middle `2^((i+½)·2^-s)`, within `2^(2^-s / 2) − 1` of every
+/// value in it (0.27% at scale 8, 9% at scale 2: the SDKs pick the largest scale that fits
+/// the data into 160 buckets); the zero bucket by 0.
+fn exponential_point(
+    target: &Target,
+    point: &ExponentialHistogramDataPoint,
+    at: &mut At<'_>,
+) -> PointResult {
+    if !EXPONENTIAL_SCALES.contains(&point.scale) {
+        return Err(format!(
+            "scale {} is outside OTLP's {}..={}",
+            point.scale,
+            EXPONENTIAL_SCALES.start(),
+            EXPONENTIAL_SCALES.end()
+        ));
+    }
+    let mut counts = BTreeMap::new();
+    if point.zero_count > 0 {
+        counts.insert((0, 0), point.zero_count);
+    }
+    for (sign, side) in [(1i8, &point.positive), (-1, &point.negative)] {
+        let Some(ExpBuckets {
+            offset,
+            bucket_counts,
+        }) = side
+        else {
+            continue;
+        };
+        for (k, count) in bucket_counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            counts.insert((sign, i64::from(*offset) + k as i64), *count);
+        }
+    }
+    let buckets = Buckets {
+        layout: Layout::Exponential(point.scale),
+        counts,
+        sum: point.sum,
+    };
+    let scale = point.scale;
+    histogram_point(
+        target,
+        &point.attributes,
+        (point.start_time_unix_nano, point.time_unix_nano),
+        point.flags,
+        buckets,
+        at,
+        |(sign, index), _| {
+            let magnitude = ((index as f64 + 0.5) * (-f64::from(scale)).exp2()).exp2();
+            f64::from(sign) * if sign == 0 { 0.0 } else { magnitude }
+        },
+    )
+}
+
+/// A name or key as a reason quotes it: cut, control characters replaced.
+fn quoted(text: &str) -> String {
+    let cut: String = text
+        .chars()
+        .take(MAX_QUOTED_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().count() > MAX_QUOTED_CHARS {
+        format!("`{cut}…`")
+    } else {
+        format!("`{cut}`")
+    }
+}
