@@ -382,6 +382,7 @@ fn accumulate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric_point::{MetricPoint, PointValue};
 
     const NOW: i64 = 1_800_000_000_000; // a period boundary (divisible by 60,000)
 
@@ -539,6 +540,73 @@ mod tests {
         assert!(exporter.render().contains(
             "aistudio_sidecar_metric_dimension_overflow_total{metric=\"JobsCreated\"} 2"
         ));
+    }
+
+    #[test]
+    fn metric_points_share_the_guard_the_roll_up_and_the_distributions() {
+        let (mut agg, exporter) = aggregator("max_dimension_sets_per_metric = 2");
+        let point = |metric: &'static str, provider: Option<&str>, value: PointValue| MetricPoint {
+            metric,
+            dimensions: provider
+                .map(|p| vec![("Provider", p.to_owned())])
+                .unwrap_or_default(),
+            timestamp_ms: NOW,
+            value,
+        };
+        // A line and a point of the same metric land in the same series.
+        agg.observe_line(&line("job.completed", "a", 10.0), NOW, NOW);
+        agg.observe_points(
+            &[
+                point("TokensStreamed", Some("a"), PointValue::Delta(5.0)),
+                point("TokensStreamed", Some("b"), PointValue::Delta(1.0)),
+                point("TokensStreamed", Some("c"), PointValue::Delta(2.0)),
+                point("TokensStreamed", None, PointValue::Delta(0.5)),
+                point(
+                    "ProcessingLatencyMs",
+                    Some("a"),
+                    PointValue::Distribution(vec![(5.0, 3), (50.0, 1)]),
+                ),
+                point(
+                    "ProcessingLatencyMs",
+                    Some("a"),
+                    PointValue::Sample(f64::NAN),
+                ),
+            ],
+            NOW,
+        );
+        let datums = agg.flush(NOW, true);
+        let tokens = |provider: &str| find(&datums, "TokensStreamed", provider)[0].sum();
+        assert_eq!(tokens("a"), 15.0, "10 from the line, 5 from the point");
+        assert_eq!(tokens("b"), 1.0);
+        // The cap (2 sets: a, b) folds c and the missing provider ("unknown") into Other.
+        assert_eq!(tokens("Other"), 2.5);
+        let rollup: f64 = datums
+            .iter()
+            .filter(|d| &*d.metric == "TokensStreamed" && d.dimensions.len() == 1)
+            .map(Datum::sum)
+            .sum();
+        assert_eq!(rollup, 18.5, "the Environment roll-up has every point");
+        let latency = find(&datums, "ProcessingLatencyMs", "a");
+        let pairs: Vec<(f64, f64)> = latency
+            .iter()
+            .flat_map(|d| match &d.value {
+                DatumValue::Distribution { values, counts } => values
+                    .iter()
+                    .copied()
+                    .zip(counts.iter().copied())
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            pairs.contains(&(5.0, 3.0))
+                && pairs.contains(&(50.0, 1.0))
+                && pairs.contains(&(10.0, 1.0)),
+            "{pairs:?}"
+        );
+        assert!(exporter
+            .render()
+            .contains("aistudio_sidecar_metric_values_rejected_total{reason=\"not_finite\"} 1"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::metric_point::{MetricPoint, PointValue};
 /// Characters of a metric name or attribute key quoted in a reason.
 const MAX_QUOTED_CHARS: usize = 64;
 /// Reasons listed in one `partial_success.error_message`; the rest are summed as "others".
-const MAX_REASONS_LISTED: usize = 8;
+const MAX_REASONS_LISTED: usize = 16;
 /// OTLP's `DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK`: a staleness marker, which carries no
 /// value (skipped, not rejected).
 const NO_RECORDED_VALUE: u32 = 1;
@@ -213,8 +213,12 @@ fn target(metric: &Metric) -> Result<Target, String> {
     let catalog = METRIC_CATALOG
         .iter()
         .find(|m| m.name.eq_ignore_ascii_case(&metric.name))
-        .filter(|m| matches!(m.source, MetricSource::LogEvent { .. }))
         .ok_or_else(|| format!("{name} is not a metric of the {APP_NAMESPACE} catalog"))?;
+    if catalog.source == MetricSource::Sidecar {
+        return Err(format!(
+            "{name} is the sidecar's own metric; applications cannot send it"
+        ));
+    }
     let unit = Unit::from_name(catalog.unit).unwrap_or(Unit::None);
     let scale = unit_scale(&metric.unit, unit).ok_or_else(|| {
         format!(
@@ -556,5 +560,227 @@ fn quoted(text: &str) -> String {
         format!("`{cut}…`")
     } else {
         format!("`{cut}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        ExponentialHistogram, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum,
+    };
+
+    const NOW_MS: i64 = 1_800_000_000_000;
+    const NOW_NS: u64 = NOW_MS as u64 * 1_000_000;
+
+    fn attr(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(Any::StringValue(value.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn metric(name: &str, unit: &str, data: Data) -> Metric {
+        Metric {
+            name: name.into(),
+            unit: unit.into(),
+            data: Some(data),
+            ..Default::default()
+        }
+    }
+
+    fn number(attributes: Vec<KeyValue>, start_ns: u64, value: f64) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: start_ns,
+            time_unix_nano: NOW_NS,
+            value: Some(Number::AsDouble(value)),
+            ..Default::default()
+        }
+    }
+
+    fn sum(temporality: AggregationTemporality, points: Vec<NumberDataPoint>) -> Data {
+        Data::Sum(Sum {
+            data_points: points,
+            aggregation_temporality: temporality as i32,
+            is_monotonic: true,
+        })
+    }
+
+    #[test]
+    fn counters_map_their_attributes_onto_the_catalog_dimensions() {
+        let mut state = Cumulative::new(0);
+        let data = sum(
+            AggregationTemporality::Cumulative,
+            vec![number(vec![attr("provider", "openai")], 1, 7.0)],
+        );
+        let req = request(vec![metric("tokensstreamed", "{token}", data)]);
+        let first = map(&req, &mut state, NOW_MS);
+        let second = map(&req, &mut state, NOW_MS);
+        assert_eq!(first.rejected_points(), 0, "{}", first.message());
+        assert_eq!(
+            first.points,
+            vec![MetricPoint {
+                metric: "TokensStreamed",
+                dimensions: vec![("Provider", "openai".into())],
+                timestamp_ms: NOW_MS,
+                value: PointValue::Delta(7.0),
+            }]
+        );
+        assert_eq!(
+            second.points[0].value,
+            PointValue::Delta(0.0),
+            "no increase"
+        );
+    }
+
+    #[test]
+    fn histograms_keep_their_shape_in_milliseconds() {
+        let mut state = Cumulative::new(0);
+        let explicit = HistogramDataPoint {
+            attributes: vec![attr("endpoint", "/v1/chat")],
+            time_unix_nano: NOW_NS,
+            count: 6,
+            sum: Some(0.1),
+            bucket_counts: vec![1, 2, 3, 0],
+            explicit_bounds: vec![0.01, 0.02, 0.03],
+            min: Some(0.004),
+            ..Default::default()
+        };
+        let exponential = ExponentialHistogramDataPoint {
+            time_unix_nano: NOW_NS,
+            count: 3,
+            scale: 0,
+            zero_count: 1,
+            positive: Some(ExpBuckets {
+                offset: 3,
+                bucket_counts: vec![2],
+            }),
+            ..Default::default()
+        };
+        let req = request(vec![
+            metric(
+                "ResponseTimeMs",
+                "s",
+                Data::Histogram(Histogram {
+                    data_points: vec![explicit],
+                    aggregation_temporality: AggregationTemporality::Delta as i32,
+                }),
+            ),
+            metric(
+                "TimeToFirstTokenMs",
+                "ms",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![exponential],
+                    aggregation_temporality: AggregationTemporality::Delta as i32,
+                }),
+            ),
+        ]);
+        let mapped = map(&req, &mut state, NOW_MS);
+        assert_eq!(mapped.rejected_points(), 0, "{}", mapped.message());
+        let PointValue::Distribution(pairs) = &mapped.points[0].value else {
+            panic!("{:?}", mapped.points);
+        };
+        // The min for the first bucket, middles for the others, all ×1,000 (s → ms).
+        let want = [(4.0, 1), (15.0, 2), (25.0, 3)];
+        assert_eq!(pairs.len(), want.len());
+        for ((v, c), (wv, wc)) in pairs.iter().zip(want) {
+            assert!((v - wv).abs() < 1e-9 && *c == wc, "{pairs:?}");
+        }
+        // Scale 0: bucket 3 is (8, 16], represented by 2^3.5; the zero bucket by 0.
+        let PointValue::Distribution(pairs) = &mapped.points[1].value else {
+            panic!("{:?}", mapped.points);
+        };
+        assert_eq!(pairs, &vec![(0.0, 1), (3.5f64.exp2(), 2)]);
+    }
+
+    #[test]
+    fn every_rejection_is_counted_with_a_reason_that_quotes_no_value() {
+        let mut state = Cumulative::new(0);
+        let delta = AggregationTemporality::Delta;
+        let gauge = |points| {
+            Data::Gauge(Gauge {
+                data_points: points,
+            })
+        };
+        let mut not_monotonic = sum(delta, vec![number(vec![], 0, 1.0)]);
+        if let Data::Sum(s) = &mut not_monotonic {
+            s.is_monotonic = false;
+        }
+        let req = request(vec![
+            metric("Nope", "1", sum(delta, vec![number(vec![], 0, 1.0)])),
+            metric(
+                "SidecarEventsDropped",
+                "1",
+                sum(delta, vec![number(vec![], 0, 1.0)]),
+            ),
+            metric(
+                "JobsFailed",
+                "1",
+                sum(
+                    delta,
+                    vec![
+                        number(vec![attr("userId", "secret-user")], 0, 1.0),
+                        number(vec![attr("provider", "a")], 0, f64::NAN),
+                        NumberDataPoint {
+                            time_unix_nano: 1,
+                            ..number(vec![], 0, 1.0)
+                        },
+                        number(vec![attr("provider", "b")], 0, 2.0),
+                    ],
+                ),
+            ),
+            metric("JobsFailed", "ms", sum(delta, vec![number(vec![], 0, 1.0)])),
+            metric("JobsCancelled", "1", not_monotonic),
+            metric(
+                "JobsCreated",
+                "1",
+                sum(
+                    AggregationTemporality::Unspecified,
+                    vec![number(vec![], 0, 1.0)],
+                ),
+            ),
+            metric(
+                "ResponseTimeMs",
+                "ms",
+                sum(delta, vec![number(vec![], 0, 1.0)]),
+            ),
+            metric("ResponseTimeMs", "ms", gauge(vec![number(vec![], 0, 12.0)])),
+        ]);
+        let mapped = map(&req, &mut state, NOW_MS);
+        assert_eq!(mapped.points.len(), 2, "{:?}", mapped.points);
+        assert_eq!(mapped.points[1].value, PointValue::Sample(12.0));
+        let message = mapped.message();
+        assert_eq!(mapped.rejected_points(), 9, "{message}");
+        for reason in [
+            "`Nope` is not a metric of the AIStudio/Streaming catalog",
+            "`SidecarEventsDropped` is the sidecar's own metric",
+            "`JobsFailed`: attribute `userId` is not a dimension",
+            "`JobsFailed`: value is not finite",
+            "`JobsFailed`: timestamp outside what CloudWatch accepts",
+            "`JobsFailed` has unit `ms`, the catalog's is Count",
+            "`JobsCancelled` is a non-monotonic sum",
+            "`JobsCreated`: aggregation temporality is unspecified",
+            "`ResponseTimeMs` is a distribution metric",
+        ] {
+            assert!(message.contains(reason), "{reason} in {message}");
+        }
+        assert!(!message.contains("secret-user"), "{message}");
     }
 }
