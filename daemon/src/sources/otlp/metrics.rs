@@ -498,7 +498,7 @@ fn explicit_point(target: &Target, point: &HistogramDataPoint, at: &mut At<'_>) 
 
 /// Exponential buckets: index `i` at scale `s` holds `(2^(i·2^-s), 2^((i+1)·2^-s)]`, each
 /// represented by its geometric middle `2^((i+½)·2^-s)`, within `2^(2^-s / 2) − 1` of every
-/// value in it (0.27% at scale 8, 9% at scale 2: the SDKs pick the largest scale that fits
+/// value in it (0.27% at scale 7, 9% at scale 2: the SDKs pick the largest scale that fits
 /// the data into 160 buckets); the zero bucket by 0.
 fn exponential_point(
     target: &Target,
