@@ -6,6 +6,7 @@
 mod config;
 mod cumulative;
 mod http;
+mod listener;
 mod logs;
 mod metrics;
 
@@ -71,10 +72,15 @@ pub async fn serve(listener: TcpListener, config: OtlpSourceConfig, context: Con
         .route("/v1/metrics", post(http::export_metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes as usize))
         .with_state(endpoint);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(err) = served {
-        tracing::error!(error = %err, "otlp source stopped");
-    }
+    let limits = listener::Limits {
+        max_connections: config.max_connections,
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+        request_timeout: Duration::from_millis(
+            config
+                .body_read_timeout_ms
+                .saturating_add(config.accept_timeout_ms),
+        ),
+    };
+    listener::serve(listener, app, limits, shutdown).await;
 }
