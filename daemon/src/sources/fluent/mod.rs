@@ -86,6 +86,14 @@ pub enum BindError {
         /// The variable's name.
         var: String,
     },
+    /// A user's password variable is not set.
+    #[error("the environment variable {var} named by sources.fluent.users[{index}].password_env is not set or empty; put the user's password there (an ECS `secrets` entry) or remove the user")]
+    UserPassword {
+        /// The user's index in `sources.fluent.users`.
+        index: usize,
+        /// The variable's name.
+        var: String,
+    },
     /// The socket path cannot be used.
     #[error("cannot listen on the unix socket {path} for the fluent source: {reason}; set sources.fluent.socket_path")]
     Unix {
@@ -104,13 +112,31 @@ pub struct Listeners {
     auth: Option<auth::SharedKey>,
 }
 
+/// Each configured user with the password from its environment variable.
+fn user_passwords(config: &FluentSourceConfig) -> Result<Vec<(String, String)>, BindError> {
+    config
+        .users
+        .iter()
+        .enumerate()
+        .map(|(index, user)| match std::env::var(&user.password_env) {
+            Ok(password) if !password.is_empty() => Ok((user.username.clone(), password)),
+            _ => Err(BindError::UserPassword {
+                index,
+                var: user.password_env.clone(),
+            }),
+        })
+        .collect()
+}
+
 /// Binds every configured socket, so a busy port or an unusable path fails the start.
 pub async fn bind(config: &FluentSourceConfig) -> Result<Listeners, BindError> {
     let auth = match &config.shared_key_env {
         Some(var) => match std::env::var(var) {
-            Ok(key) if !key.is_empty() => {
-                Some(auth::SharedKey::new(key, config.self_hostname.clone()))
-            }
+            Ok(key) if !key.is_empty() => Some(auth::SharedKey::new(
+                key,
+                config.self_hostname.clone(),
+                user_passwords(config)?,
+            )),
             _ => return Err(BindError::SharedKey { var: var.clone() }),
         },
         None => None,
