@@ -86,7 +86,7 @@ pub async fn export_logs(
     let (request, encoding) =
         match read_request::<ExportLogsServiceRequest>(&endpoint, &headers, body) {
             Ok(read) => read,
-            Err(refused) => return refused,
+            Err((status, message)) => return refuse(status, &message),
         };
     let mut chunks = Vec::new();
     let now_ns = i128::from(now_ms()) * 1_000_000;
@@ -111,7 +111,7 @@ pub async fn export_metrics(
     let (request, encoding) =
         match read_request::<ExportMetricsServiceRequest>(&endpoint, &headers, body) {
             Ok(read) => read,
-            Err(refused) => return refused,
+            Err((status, message)) => return refuse(status, &message),
         };
     if endpoint.shutdown.is_cancelled() {
         return retry_later(StatusCode::SERVICE_UNAVAILABLE);
@@ -142,12 +142,13 @@ pub async fn export_metrics(
     answer(encoding, &ExportMetricsServiceResponse { partial_success })
 }
 
-/// The request's encoding from its content type, gunzipped and decoded; or the refusal.
+/// The request's encoding from its content type, gunzipped and decoded; or the refusal's
+/// status and text.
 fn read_request<T: Message + Default + DeserializeOwned>(
     endpoint: &Endpoint,
     headers: &HeaderMap,
     body: Bytes,
-) -> Result<(T, Encoding), Response> {
+) -> Result<(T, Encoding), (StatusCode, String)> {
     let encoding = match headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -163,9 +164,9 @@ fn read_request<T: Message + Default + DeserializeOwned>(
         Some("application/x-protobuf" | "application/protobuf") => Encoding::Protobuf,
         Some("application/json") => Encoding::Json,
         _ => {
-            return Err(refuse(
+            return Err((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type must be application/x-protobuf or application/json",
+                "content-type must be application/x-protobuf or application/json".to_owned(),
             ))
         }
     };
@@ -174,10 +175,7 @@ fn read_request<T: Message + Default + DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let body = if gzip {
-        Bytes::from(
-            gunzip(&body, endpoint.max_body_bytes)
-                .map_err(|(status, message)| refuse(status, &message))?,
-        )
+        Bytes::from(gunzip(&body, endpoint.max_body_bytes)?)
     } else {
         body
     };
@@ -185,9 +183,9 @@ fn read_request<T: Message + Default + DeserializeOwned>(
         Ok(request) => Ok((request, encoding)),
         Err(why) => {
             tracing::warn!(error = %why, "otlp source: request body does not decode; answered 400");
-            Err(refuse(
+            Err((
                 StatusCode::BAD_REQUEST,
-                &format!("cannot decode the request: {why}"),
+                format!("cannot decode the request: {why}"),
             ))
         }
     }
