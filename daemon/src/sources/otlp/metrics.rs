@@ -29,7 +29,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::cumulative::{BucketKey, Buckets, Cumulative, Layout, Refusal, SeriesKey};
-use crate::datum::{check_value, in_window, Unit, MAX_DIMENSION_VALUE_CHARS};
+use crate::datum::{
+    check_value, in_window, Unit, MAX_DIMENSION_VALUE_CHARS, MIN_ABS_NONZERO_VALUE,
+};
 use crate::metric_point::{MetricPoint, PointValue};
 
 /// Characters of a metric name or attribute key quoted in a reason.
@@ -379,6 +381,8 @@ fn number_point(target: &Target, point: &NumberDataPoint, at: &mut At<'_>) -> Po
                 let key: SeriesKey = (target.catalog.name, dims.clone());
                 let start = point.start_time_unix_nano;
                 match at.cumulative.sum_delta(key, start, value, at.now_ms) {
+                    // Two in-range values can differ by less than CloudWatch's smallest value: none.
+                    Ok(Some(delta)) if delta < MIN_ABS_NONZERO_VALUE => PointValue::Delta(0.0),
                     Ok(Some(delta)) => PointValue::Delta(delta),
                     Ok(None) => return Ok(None),
                     Err(why) => return Err(refusal(why)),
