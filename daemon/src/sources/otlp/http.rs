@@ -294,3 +294,73 @@ fn retry_later(status: StatusCode) -> Response {
 fn refuse(status: StatusCode, message: &str) -> Response {
     (status, message.to_owned()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(points: mpsc::Sender<PointBatch>) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            tx: mpsc::channel(1).0,
+            gate: AckGate::default(),
+            telemetry: Telemetry::default(),
+            max_line_bytes: 1024,
+            max_body_bytes: 1024 * 1024,
+            accept_timeout: Duration::from_millis(50),
+            shutdown: CancellationToken::new(),
+            points,
+            cumulative: std::sync::Mutex::new(Cumulative::new(0)),
+        })
+    }
+
+    fn cumulative_body(value: u64) -> Bytes {
+        let now_ns = (now_ms() * 1_000_000).to_string();
+        Bytes::from(
+            serde_json::json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+                {"name": "JobsCreated", "sum": {"aggregationTemporality": 2, "isMonotonic": true,
+                 "dataPoints": [{"startTimeUnixNano": "1", "timeUnixNano": now_ns,
+                                 "asInt": value.to_string()}]}}]}]}]})
+            .to_string(),
+        )
+    }
+
+    fn json_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers
+    }
+
+    #[tokio::test]
+    async fn a_full_stage_queue_says_429_and_the_resend_still_counts() {
+        let (points, mut queue) = mpsc::channel(1);
+        points.send(Vec::new()).await.unwrap();
+        let endpoint = endpoint(points);
+        let full = export_metrics(
+            State(Arc::clone(&endpoint)),
+            json_headers(),
+            cumulative_body(5),
+        )
+        .await;
+        assert_eq!(full.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(full.headers()[header::RETRY_AFTER], "1");
+        // The queue drains; the resend carries the whole increase (the refused request moved
+        // no cumulative state).
+        assert_eq!(queue.recv().await, Some(Vec::new()));
+        let ok = export_metrics(
+            State(Arc::clone(&endpoint)),
+            json_headers(),
+            cumulative_body(5),
+        )
+        .await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        let batch = queue.recv().await.unwrap();
+        assert_eq!(batch[0].value, crate::metric_point::PointValue::Delta(5.0));
+        endpoint.shutdown.cancel();
+        let closing = export_metrics(State(endpoint), json_headers(), cumulative_body(9)).await;
+        assert_eq!(closing.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(closing.headers()[header::RETRY_AFTER], "1");
+    }
+}
