@@ -20,15 +20,12 @@ use aistudio_core::catalog::{CatalogMetric, MetricSource, APP_NAMESPACE, METRIC_
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets as ExpBuckets;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
-    NumberDataPoint,
-};
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, NumberDataPoint};
 
-use super::cumulative::{BucketKey, Buckets, Cumulative, Layout, Refusal, SeriesKey};
+use super::cumulative::{Cumulative, Refusal, SeriesKey};
+use super::histograms::{explicit_point, exponential_point};
 use crate::datum::{
     check_value, in_window, Unit, MAX_DIMENSION_VALUE_CHARS, MIN_ABS_NONZERO_VALUE,
 };
@@ -40,9 +37,7 @@ const MAX_QUOTED_CHARS: usize = 64;
 const MAX_REASONS_LISTED: usize = 16;
 /// OTLP's `DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK`: a staleness marker, which carries no
 /// value (skipped, not rejected).
-const NO_RECORDED_VALUE: u32 = 1;
-/// Exponential histogram scales OTLP defines.
-const EXPONENTIAL_SCALES: std::ops::RangeInclusive<i32> = -10..=20;
+pub(super) const NO_RECORDED_VALUE: u32 = 1;
 
 /// The accepted points and the rejected ones, counted by reason.
 #[derive(Debug, Default)]
@@ -94,10 +89,10 @@ fn points(n: i64) -> String {
 }
 
 /// What one metric's points need.
-struct Target {
-    catalog: &'static CatalogMetric,
+pub(super) struct Target {
+    pub(super) catalog: &'static CatalogMetric,
     /// Multiplier from the exporter's unit to the catalog's (`s` → `ms`: 1,000).
-    scale: f64,
+    pub(super) scale: f64,
     distribution: bool,
 }
 
@@ -198,7 +193,7 @@ fn map_metric(metric: &Metric, cumulative: &mut Cumulative, now_ms: i64, out: &m
 
 /// What one data point gave: a point, nothing (a baseline or a staleness marker), or a
 /// rejection reason.
-type PointResult = Result<Option<MetricPoint>, String>;
+pub(super) type PointResult = Result<Option<MetricPoint>, String>;
 
 fn push(out: &mut Mapped, name: &str, result: PointResult) {
     match result {
@@ -258,11 +253,11 @@ fn unit_scale(otlp: &str, catalog: Unit) -> Option<f64> {
 }
 
 /// Where a metric's points are read: the clock, the metric's temporality, the state.
-struct At<'a> {
-    now_ms: i64,
+pub(super) struct At<'a> {
+    pub(super) now_ms: i64,
     /// `Some(true)` cumulative, `Some(false)` delta, `None` unspecified (and gauges).
-    cumulative_temporality: Option<bool>,
-    cumulative: &'a mut Cumulative,
+    pub(super) cumulative_temporality: Option<bool>,
+    pub(super) cumulative: &'a mut Cumulative,
 }
 
 impl<'a> At<'a> {
@@ -281,7 +276,7 @@ impl<'a> At<'a> {
 }
 
 /// The point's catalog dimensions from its attributes, or why they do not fit.
-fn dimensions(
+pub(super) fn dimensions(
     catalog: &'static CatalogMetric,
     attributes: &[KeyValue],
 ) -> Result<Vec<(&'static str, String)>, String> {
@@ -327,7 +322,7 @@ fn dimensions(
 }
 
 /// The point's time in ms (now when it has none), or why CloudWatch would refuse it.
-fn timestamp(time_unix_nano: u64, now_ms: i64) -> Result<i64, String> {
+pub(super) fn timestamp(time_unix_nano: u64, now_ms: i64) -> Result<i64, String> {
     if time_unix_nano == 0 {
         return Ok(now_ms);
     }
@@ -339,7 +334,7 @@ fn timestamp(time_unix_nano: u64, now_ms: i64) -> Result<i64, String> {
     }
 }
 
-fn refusal(refusal: Refusal) -> String {
+pub(super) fn refusal(refusal: Refusal) -> String {
     match refusal {
         Refusal::Full => format!(
             "more than {} live cumulative series; send delta temporality or fewer series",
@@ -352,7 +347,7 @@ fn refusal(refusal: Refusal) -> String {
     }
 }
 
-fn checked(value: f64) -> Result<f64, String> {
+pub(super) fn checked(value: f64) -> Result<f64, String> {
     check_value(value)
         .map_err(|_| "value is not finite or outside CloudWatch's range (±2^360)".to_owned())
 }
@@ -399,160 +394,6 @@ fn number_point(target: &Target, point: &NumberDataPoint, at: &mut At<'_>) -> Po
     }))
 }
 
-/// A histogram point (after its cumulative delta) as a distribution point.
-fn histogram_point(
-    target: &Target,
-    attributes: &[KeyValue],
-    times: (u64, u64),
-    flags: u32,
-    buckets: Buckets,
-    at: &mut At<'_>,
-    representative: impl Fn(BucketKey, &Buckets) -> f64,
-) -> PointResult {
-    let (start_ns, time_ns) = times;
-    if flags & NO_RECORDED_VALUE != 0 {
-        return Ok(None);
-    }
-    let dims = dimensions(target.catalog, attributes)?;
-    let timestamp_ms = timestamp(time_ns, at.now_ms)?;
-    let buckets = match at.cumulative_temporality {
-        Some(false) => buckets,
-        Some(true) => {
-            let key: SeriesKey = (target.catalog.name, dims.clone());
-            match at
-                .cumulative
-                .histogram_delta(key, start_ns, buckets, at.now_ms)
-            {
-                Ok(Some(delta)) => delta,
-                Ok(None) => return Ok(None),
-                Err(why) => return Err(refusal(why)),
-            }
-        }
-        None => return Err("aggregation temporality is unspecified".into()),
-    };
-    let mut pairs = Vec::with_capacity(buckets.counts.len());
-    for (key, count) in &buckets.counts {
-        pairs.push((
-            checked(representative(*key, &buckets) * target.scale)?,
-            *count,
-        ));
-    }
-    if pairs.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(MetricPoint {
-        metric: target.catalog.name,
-        dimensions: dims,
-        timestamp_ms,
-        value: PointValue::Distribution(pairs),
-    }))
-}
-
-/// Explicit buckets: bucket `i` holds `(bounds[i-1], bounds[i]]`; each is represented by its
-/// midpoint, the open-ended first and last by the point's min and max when it has them, else
-/// by their finite bound; a histogram with no bounds by its mean.
-fn explicit_point(target: &Target, point: &HistogramDataPoint, at: &mut At<'_>) -> PointResult {
-    let bounds = &point.explicit_bounds;
-    if point.flags & NO_RECORDED_VALUE == 0 {
-        if point.bucket_counts.len() != bounds.len() + 1 && !point.bucket_counts.is_empty() {
-            return Err("bucket_counts must have one more entry than explicit_bounds".into());
-        }
-        if bounds.iter().any(|b| !b.is_finite()) || bounds.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("explicit_bounds must be finite and increasing".into());
-        }
-        if bounds.is_empty() && point.sum.is_none() && point.count > 0 {
-            return Err("a histogram without bounds needs its sum".into());
-        }
-    }
-    let buckets = Buckets {
-        layout: Layout::Explicit(bounds.iter().map(|b| b.to_bits()).collect()),
-        counts: point
-            .bucket_counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| ((0, i as i64), *c))
-            .collect(),
-        sum: point.sum,
-    };
-    let (min, max) = (point.min, point.max);
-    histogram_point(
-        target,
-        &point.attributes,
-        (point.start_time_unix_nano, point.time_unix_nano),
-        point.flags,
-        buckets,
-        at,
-        |(_, index), buckets| {
-            let index = usize::try_from(index).unwrap_or(0);
-            let (Some(first), Some(last)) = (bounds.first(), bounds.last()) else {
-                let count: u64 = buckets.counts.values().sum();
-                return buckets.sum.unwrap_or(0.0) / count.max(1) as f64;
-            };
-            if index == 0 {
-                min.filter(|m| m <= first).unwrap_or(*first)
-            } else if index >= bounds.len() {
-                max.filter(|m| m > last).unwrap_or(*last)
-            } else {
-                (bounds[index - 1] + bounds[index]) / 2.0
-            }
-        },
-    )
-}
-
-/// Exponential buckets: index `i` at scale `s` holds `(2^(i·2^-s), 2^((i+1)·2^-s)]`, each
-/// represented by its geometric middle `2^((i+½)·2^-s)`, within `2^(2^-s / 2) − 1` of every
-/// value in it (0.27% at scale 7, 9% at scale 2: the SDKs pick the largest scale that fits
-/// the data into 160 buckets); the zero bucket by 0.
-fn exponential_point(
-    target: &Target,
-    point: &ExponentialHistogramDataPoint,
-    at: &mut At<'_>,
-) -> PointResult {
-    if !EXPONENTIAL_SCALES.contains(&point.scale) {
-        return Err(format!(
-            "scale {} is outside OTLP's {}..={}",
-            point.scale,
-            EXPONENTIAL_SCALES.start(),
-            EXPONENTIAL_SCALES.end()
-        ));
-    }
-    let mut counts = BTreeMap::new();
-    if point.zero_count > 0 {
-        counts.insert((0, 0), point.zero_count);
-    }
-    for (sign, side) in [(1i8, &point.positive), (-1, &point.negative)] {
-        let Some(ExpBuckets {
-            offset,
-            bucket_counts,
-        }) = side
-        else {
-            continue;
-        };
-        for (k, count) in bucket_counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-            counts.insert((sign, i64::from(*offset) + k as i64), *count);
-        }
-    }
-    let buckets = Buckets {
-        layout: Layout::Exponential(point.scale),
-        counts,
-        sum: point.sum,
-    };
-    let scale = point.scale;
-    histogram_point(
-        target,
-        &point.attributes,
-        (point.start_time_unix_nano, point.time_unix_nano),
-        point.flags,
-        buckets,
-        at,
-        |(sign, index), _| {
-            let magnitude = ((index as f64 + 0.5) * (-f64::from(scale)).exp2()).exp2();
-            f64::from(sign) * if sign == 0 { 0.0 } else { magnitude }
-        },
-    )
-}
-
 /// A name or key as a reason quotes it: cut, control characters replaced.
 fn quoted(text: &str) -> String {
     let cut: String = text
@@ -571,8 +412,12 @@ fn quoted(text: &str) -> String {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets as ExpBuckets;
     use opentelemetry_proto::tonic::metrics::v1::{
         ExponentialHistogram, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum,
+    };
+    use opentelemetry_proto::tonic::metrics::v1::{
+        ExponentialHistogramDataPoint, HistogramDataPoint,
     };
 
     const NOW_MS: i64 = 1_800_000_000_000;

@@ -5,6 +5,7 @@
 
 mod config;
 mod cumulative;
+mod histograms;
 mod http;
 mod listener;
 mod logs;
