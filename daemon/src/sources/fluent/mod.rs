@@ -386,4 +386,35 @@ mod tests {
             }
         }
     }
+
+    /// Inputs the fuzzer (`fuzz/fuzz_targets/forward_decode.rs`) found, each a regression case.
+    #[test]
+    fn fuzzer_findings_ship_only_json_objects() {
+        let findings: [&[u8]; 1] = [&[
+            147, 160, 255, 146, 206, 147, 206, 0, 166, 147, 166, 224, 4, 28, 129, 129, 129, 129,
+            129, 129, 129, 129, 129, 129, 166, 150, 129, 63, 166, 147, 166, 224, 4, 28, 129, 28,
+            129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 150, 166, 0,
+            0, 0, 0, 0, 255, 255, 247, 0, 0, 0, 0, 0, 249, 255, 255, 255, 0, 0, 0, 0, 146, 210, 0,
+            164, 146, 166, 63, 0, 0, 0, 0, 0, 0, 0, 249, 255, 255, 241, 255, 255, 255, 255, 255,
+            255, 255, 29, 166, 220, 166, 70,
+        ]];
+        for input in findings {
+            let (lines, _) = decode_stream(input, 64 * 1024);
+            // Nested compound map keys once doubled the escaping per level (2.3 MB of line
+            // from these 109 bytes): what a frame becomes is a bounded multiple of it.
+            let total: usize = lines.iter().map(Vec::len).sum();
+            assert!(
+                total <= 16 * input.len() + 128 * lines.len(),
+                "{total} bytes of lines from {} bytes",
+                input.len()
+            );
+            for line in lines {
+                let text = String::from_utf8_lossy(&line);
+                assert!(!line.contains(&b'\n'), "{text}");
+                let value: serde_json::Value =
+                    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}: {text}"));
+                assert!(value.is_object(), "{text}");
+            }
+        }
+    }
 }
