@@ -123,13 +123,65 @@ impl<'de> serde::Deserialize<'de> for TopKeys {
             ) -> Result<TopKeys, A::Error> {
                 let mut keys = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<Valid>()?;
                     keys.push(key);
                 }
                 Ok(TopKeys(keys))
             }
         }
         deserializer.deserialize_map(Keys)
+    }
+}
+
+/// Any JSON value, checked as a `serde_json::Value` would be and discarded. `IgnoredAny`
+/// only scans, so it let `1e999` through, a number no JSON reader takes (the fuzzer found
+/// it): the body is copied into the line as it is, so it must parse everywhere.
+struct Valid;
+
+impl<'de> serde::Deserialize<'de> for Valid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = Valid;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_unit<E>(self) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Valid, A::Error> {
+                while seq.next_element::<Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Valid, A::Error> {
+                while map.next_key::<std::borrow::Cow<'de, str>>()?.is_some() {
+                    map.next_value::<Valid>()?;
+                }
+                Ok(Valid)
+            }
+        }
+        deserializer.deserialize_any(Any)
     }
 }
 
@@ -233,7 +285,9 @@ fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>, keys: Keys) {
 
 fn write_float(out: &mut Vec<u8>, f: f64) {
     if f.is_finite() {
-        let _ = write!(out, "{f}");
+        // serde_json's own (shortest round-trip) form: `{f}` writes f64::MAX as 309 digits,
+        // which JSON readers parse past the range (the fuzzer found it).
+        let _ = serde_json::to_writer(&mut *out, &f);
     } else {
         out.extend_from_slice(b"null");
     }
@@ -257,6 +311,17 @@ mod tests {
         let mut out = Vec::new();
         write_line(&event, None, &mut out);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn bodies_and_floats_are_written_so_every_json_reader_takes_them() {
+        // `1e999` scans as JSON but parses nowhere: such a body is the message, not fields.
+        assert!(serde_json::from_str::<TopKeys>(r#"{"a":1e999}"#).is_err());
+        assert!(serde_json::from_str::<TopKeys>(r#"{"a":[1.5,{"b":null}]}"#).is_ok());
+        let mut out = Vec::new();
+        write_float(&mut out, f64::MIN);
+        let back: f64 = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, f64::MIN, "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]
