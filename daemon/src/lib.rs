@@ -20,6 +20,7 @@ pub mod datum;
 mod decode;
 pub mod event;
 mod fingerprint;
+pub mod metric_point;
 pub mod metric_stage;
 pub mod redact;
 mod shutdown;

@@ -12,6 +12,7 @@ const DAEMON_LAYERS: &[(&str, u8)] = &[
     // leaves: event types and small shared helpers...
     ("event", 0),
     ("datum", 0),
+    ("metric_point", 0),
     ("fingerprint", 0),
     ("cut", 0),
     ("shutdown", 0),

@@ -199,17 +199,26 @@ def run_resend(args):
     return 0
 
 
-def handshake(port, key, hostname="client-host"):
-    """Connects and runs the shared-key handshake; returns (socket, unpacker, pong)."""
+def handshake(port, key, hostname="client-host", user=None):
+    """Connects and runs the shared-key handshake (with user authentication when `user` is a
+    (username, password) pair, as the forward protocol v1 specifies: the PING carries the
+    username and sha512_hex(auth_salt + username + password), auth_salt from the HELO);
+    returns (socket, unpacker, pong)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     unpacker = msgpack.Unpacker(raw=False)
     helo = recv_frame(sock, unpacker)
     assert helo[0] == "HELO", helo
     nonce = helo[1]["nonce"]
     nonce = nonce if isinstance(nonce, bytes) else nonce.encode()
+    auth_salt = helo[1].get("auth", b"")
+    auth_salt = auth_salt if isinstance(auth_salt, bytes) else auth_salt.encode()
     salt = b"0123456789abcdef"
     digest = hashlib.sha512(salt + hostname.encode() + nonce + key.encode()).hexdigest()
-    sock.sendall(msgpack.packb(["PING", hostname, salt, digest, "", ""]))
+    username, password_digest = "", ""
+    if user is not None:
+        username = user[0]
+        password_digest = hashlib.sha512(auth_salt + user[0].encode() + user[1].encode()).hexdigest()
+    sock.sendall(msgpack.packb(["PING", hostname, salt, digest, username, password_digest]))
     pong = recv_frame(sock, unpacker)
     if pong[1]:
         # The server proves it knows the key too.
@@ -238,6 +247,31 @@ def run_auth(args):
     rude = socket.create_connection(("127.0.0.1", args.port), timeout=10)
     rude.sendall(msgpack.packb(["server.stdout", now, record(999_999), {"chunk": "x"}]))
     report["no_ping_closed"] = closed_by_peer(rude, 10)
+    print(json.dumps(report))
+    return 0
+
+
+def run_users(args):
+    """User authentication: the right password is heard, a wrong one and an unknown user get
+    a refusing PONG (with its reason) and a closed connection."""
+    report = {}
+    sock, unpacker, pong = handshake(args.port, args.key, user=(args.user, args.password))
+    report["pong_ok"] = pong[1]
+    now = int(time.time())
+    acked = 0
+    for seq in range(args.start, args.start + args.count):
+        sock.sendall(msgpack.packb(["server.stdout", now, record(seq), {"chunk": f"u{seq}"}]))
+        if recv_frame(sock, unpacker) == {"ack": f"u{seq}"}:
+            acked += 1
+    sock.close()
+    report["acked"] = acked
+    for name, user in [
+        ("wrong_password", (args.user, args.password + "-guess")),
+        ("unknown_user", ("nobody", args.password)),
+        ("no_user", None),
+    ]:
+        refused, _, pong = handshake(args.port, args.key, user=user)
+        report[name] = {"pong": pong[1], "reason": pong[2], "closed": closed_by_peer(refused, 10)}
     print(json.dumps(report))
     return 0
 
@@ -355,6 +389,13 @@ def main():
     auth.add_argument("--key", required=True)
     auth.add_argument("--start", type=int, default=0)
     auth.add_argument("--count", type=int, default=20)
+    users = sub.add_parser("users")
+    users.add_argument("--port", type=int, required=True)
+    users.add_argument("--key", required=True)
+    users.add_argument("--user", required=True)
+    users.add_argument("--password", required=True)
+    users.add_argument("--start", type=int, default=0)
+    users.add_argument("--count", type=int, default=10)
     partials = sub.add_parser("partials")
     partials.add_argument("--port", type=int, required=True)
     partials.add_argument("--start", type=int, default=0)
@@ -363,7 +404,7 @@ def main():
     flood.add_argument("--start", type=int, default=0)
     flood.add_argument("--connections", type=int, default=1000)
     args = parser.parse_args()
-    commands = {"flood": run_flood, "partials": run_partials, "logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth}
+    commands = {"flood": run_flood, "partials": run_partials, "logger": run_logger, "frames": run_frames, "resend": run_resend, "auth": run_auth, "users": run_users}
     return commands[args.command](args)
 
 

@@ -1,17 +1,20 @@
 //! Aggregation: observations summed (or kept as distributions) per series and period, and
-//! closed periods turned into datums.
+//! closed periods turned into datums. Observations come from log lines (through the rules)
+//! and from sources' metric points (OTLP), both recorded by the same [`Store`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use metrics::Counter;
 
 use super::cardinality::{CardinalityGuard, SeriesId};
-use super::config::{Aggregation, MetricsConfig};
-use super::extract::Extractor;
+use super::config::{Aggregation, MetricsConfig, MISSING_DIMENSION_VALUE};
+use super::extract::{CompiledRule, Extractor};
 use super::histogram::Distribution;
-use crate::datum::{in_window, Datum, DatumValue, RejectKind};
+use crate::datum::{check_value, in_window, Datum, DatumValue, RejectKind, MAX_DIMENSIONS};
 use crate::event::LogEvent;
+use crate::metric_point::{MetricPoint, PointValue};
 use crate::telemetry::prometheus::{Exporter, Instrument, StageCounters};
 
 /// Lines whose timestamps run ahead of the clock move the "log time" at most this far.
@@ -35,15 +38,30 @@ struct Accumulator {
     touched: bool,
 }
 
+/// What one observation adds to a series.
+#[derive(Debug, Clone, Copy)]
+enum Sample<'a> {
+    /// One value (a line's, a counter delta, a gauge sample).
+    One(f64),
+    /// `(value, count)` pairs (a histogram's buckets).
+    Weighted(&'a [(f64, u64)]),
+}
+
 /// The aggregation state; one per pipeline, behind a mutex shared by the processor thread
-/// (which records) and the publisher (which flushes).
+/// and the points recorder (which record) and the publisher (which flushes).
 #[derive(Debug)]
 pub struct Aggregator {
     extractor: Extractor,
-    guard: CardinalityGuard,
-    open: HashMap<(i64, SeriesId), Accumulator, foldhash::fast::RandomState>,
+    store: Store,
     grace_ms: i64,
     watermark_ms: i64,
+}
+
+/// The series, their open periods and their Prometheus instruments.
+#[derive(Debug)]
+struct Store {
+    guard: CardinalityGuard,
+    open: HashMap<(i64, SeriesId), Accumulator, foldhash::fast::RandomState>,
     exporter: Option<Exporter>,
     instruments: Vec<Option<Instrument>>,
     counters: StageCounters,
@@ -57,30 +75,32 @@ impl Aggregator {
         let rules = config.effective_rules();
         let extractor = Extractor::new(&rules, config.period_secs);
         Self {
-            guard: CardinalityGuard::new(
-                rules.len(),
-                config.max_dimension_sets_per_metric,
-                environment,
-            ),
+            store: Store {
+                guard: CardinalityGuard::new(
+                    rules.len(),
+                    config.max_dimension_sets_per_metric,
+                    environment,
+                ),
+                open: HashMap::default(),
+                exporter: config.prometheus.then(|| exporter.clone()),
+                instruments: Vec::new(),
+                counters: StageCounters::new(exporter),
+                overflow: vec![None; rules.len()],
+            },
             extractor,
-            open: HashMap::default(),
             grace_ms: i64::try_from(config.flush_grace_ms).unwrap_or(i64::MAX / 4),
             watermark_ms: i64::MIN,
-            exporter: config.prometheus.then(|| exporter.clone()),
-            instruments: Vec::new(),
-            counters: StageCounters::new(exporter),
-            overflow: vec![None; rules.len()],
         }
     }
 
     /// The stage's counters.
     pub fn counters(&self) -> &StageCounters {
-        &self.counters
+        &self.store.counters
     }
 
     /// Series (metric + dimension set) open in any period.
     pub fn open_accumulators(&self) -> usize {
-        self.open.len()
+        self.store.open.len()
     }
 
     /// Extracts and records every event's observations; `now_ms` is the wall clock.
@@ -96,66 +116,87 @@ impl Aggregator {
             return;
         };
         let extractor = &self.extractor;
-        let guard = &mut self.guard;
-        let open = &mut self.open;
-        let counters = &self.counters;
-        let exporter = &self.exporter;
-        let instruments = &mut self.instruments;
-        let overflow = &mut self.overflow;
+        let store = &mut self.store;
         let window_ok = in_window(timestamp_ms, now_ms);
         let mut matched = false;
         extractor.evaluate(&fields, |obs| {
             let value = match (obs.value, window_ok) {
                 (Ok(v), true) => v,
-                (Err(kind), _) => return counters.rejected[kind.index()].increment(1),
-                (Ok(_), false) => {
-                    return counters.rejected[RejectKind::OutsideWindow.index()].increment(1)
-                }
+                (Err(kind), _) => return store.reject(kind),
+                (Ok(_), false) => return store.reject(RejectKind::OutsideWindow),
             };
             let Some(rule) = extractor.rules().get(obs.rule) else {
                 return;
             };
             matched = true;
-            let lookup = guard.lookup(obs.rule, &rule.dimension_names, &obs.dimensions);
-            if lookup.overflowed {
-                if let Some(slot) = overflow.get_mut(obs.rule) {
-                    slot.get_or_insert_with(|| counters.overflow(&rule.metric))
-                        .increment(1);
-                }
-            }
-            let index = lookup.id as usize;
-            if lookup.new || instruments.len() <= index {
-                instruments.resize(index + 1, None);
-                if let (Some(exporter), Some(series)) = (exporter, guard.series(lookup.id)) {
-                    instruments[index] = Some(exporter.instrument(
-                        &rule.metric,
-                        rule.aggregation,
-                        &series.dimensions,
-                    ));
-                }
-            }
-            if let Some(Some(instrument)) = instruments.get(index) {
-                instrument.record(value);
-            }
-            counters.observations.increment(1);
-            let start = timestamp_ms - timestamp_ms.rem_euclid(rule.period_ms);
-            accumulate(open, (start, lookup.id), rule.aggregation, value);
-            // CloudWatch never aggregates across dimensions: a metric published only per
-            // Provider or Endpoint is invisible to an alarm or widget that asks for it by
-            // `Environment` alone (JobsFailed > 10, p95 ResponseTimeMs, dashboard totals). So
-            // what has extra dimensions is also published rolled up to `Environment`, as the
-            // CloudWatch agent's `aggregation_dimensions` does (not to Prometheus, which sums
-            // over labels itself).
-            if !rule.dimension_names.is_empty() {
-                let rollup = guard.lookup(obs.rule, &[], &[]);
-                accumulate(open, (start, rollup.id), rule.aggregation, value);
-            }
+            store.record(
+                obs.rule,
+                rule,
+                &obs.dimensions,
+                timestamp_ms,
+                Sample::One(value),
+            );
         });
         if matched {
-            self.watermark_ms = self
-                .watermark_ms
-                .max(timestamp_ms.min(now_ms.saturating_add(WATERMARK_MAX_AHEAD_MS)));
+            self.advance_watermark(timestamp_ms, now_ms);
         }
+    }
+
+    /// Records metric points a source mapped onto catalog metrics (OTLP): each goes to the
+    /// first rule publishing its metric, with its dimensions in the rule's order, through the
+    /// same cardinality guard, periods and roll-up as a line's. A point whose metric no rule
+    /// publishes (`default_rules = false`), or whose values CloudWatch would refuse, is
+    /// counted as rejected.
+    pub fn observe_points(&mut self, points: &[MetricPoint], now_ms: i64) {
+        for point in points {
+            let rules = self.extractor.rules();
+            let Some((index, rule)) = rules
+                .iter()
+                .enumerate()
+                .find(|(_, r)| &*r.metric == point.metric)
+            else {
+                self.store.reject(RejectKind::OutOfRange);
+                continue;
+            };
+            if !in_window(point.timestamp_ms, now_ms) {
+                self.store.reject(RejectKind::OutsideWindow);
+                continue;
+            }
+            let sample = match &point.value {
+                PointValue::Delta(v) | PointValue::Sample(v) => check_value(*v).map(Sample::One),
+                PointValue::Distribution(pairs) => pairs
+                    .iter()
+                    .try_for_each(|(v, _)| check_value(*v).map(drop))
+                    .map(|()| Sample::Weighted(pairs)),
+            };
+            let sample = match sample {
+                Ok(sample) => sample,
+                Err(kind) => {
+                    self.store.reject(kind);
+                    continue;
+                }
+            };
+            let mut dimensions: [Cow<'_, str>; MAX_DIMENSIONS] =
+                std::array::from_fn(|_| Cow::Borrowed(""));
+            for (slot, name) in dimensions.iter_mut().zip(rule.dimension_names.iter()) {
+                *slot = point
+                    .dimensions
+                    .iter()
+                    .find(|(n, _)| *n == &**name)
+                    .map_or(Cow::Borrowed(MISSING_DIMENSION_VALUE), |(_, v)| {
+                        Cow::Borrowed(v.as_str())
+                    });
+            }
+            self.store
+                .record(index, rule, &dimensions, point.timestamp_ms, sample);
+            self.advance_watermark(point.timestamp_ms, now_ms);
+        }
+    }
+
+    fn advance_watermark(&mut self, timestamp_ms: i64, now_ms: i64) {
+        self.watermark_ms = self
+            .watermark_ms
+            .max(timestamp_ms.min(now_ms.saturating_add(WATERMARK_MAX_AHEAD_MS)));
     }
 
     /// Closes periods and returns their datums: a period closes once the log time (the newest
@@ -164,9 +205,10 @@ impl Aggregator {
     pub fn flush(&mut self, now_ms: i64, everything: bool) -> Vec<Datum> {
         let mut closed = Vec::new();
         let rules = self.extractor.rules();
-        let guard = &self.guard;
+        let store = &mut self.store;
+        let guard = &store.guard;
         let (grace, watermark) = (self.grace_ms, self.watermark_ms);
-        self.open.retain(|(start, id), acc| {
+        store.open.retain(|(start, id), acc| {
             let period = guard
                 .series(*id)
                 .and_then(|s| rules.get(s.rule))
@@ -194,7 +236,7 @@ impl Aggregator {
         closed.sort_by_key(|(start, id, _)| (*start, *id));
         let mut datums = Vec::with_capacity(closed.len());
         for (start, id, value) in closed {
-            let Some(series) = self.guard.series(id) else {
+            let Some(series) = store.guard.series(id) else {
                 continue;
             };
             let Some(rule) = rules.get(series.rule) else {
@@ -228,19 +270,75 @@ impl Aggregator {
                 }
             }
         }
-        if let Some(exporter) = &self.exporter {
+        if let Some(exporter) = &store.exporter {
             exporter.upkeep();
         }
         datums
     }
 }
 
-/// Adds one value to the open period of a series.
+impl Store {
+    fn reject(&self, kind: RejectKind) {
+        self.counters.rejected[kind.index()].increment(1);
+    }
+
+    /// Records one observation of rule `index` into the period holding `timestamp_ms`, and
+    /// into the metric's `Environment` roll-up.
+    fn record(
+        &mut self,
+        index: usize,
+        rule: &CompiledRule,
+        dimensions: &[Cow<'_, str>],
+        timestamp_ms: i64,
+        sample: Sample<'_>,
+    ) {
+        let lookup = self.guard.lookup(index, &rule.dimension_names, dimensions);
+        if lookup.overflowed {
+            if let Some(slot) = self.overflow.get_mut(index) {
+                slot.get_or_insert_with(|| self.counters.overflow(&rule.metric))
+                    .increment(1);
+            }
+        }
+        let series = lookup.id as usize;
+        if lookup.new || self.instruments.len() <= series {
+            self.instruments.resize(series + 1, None);
+            if let (Some(exporter), Some(found)) = (&self.exporter, self.guard.series(lookup.id)) {
+                self.instruments[series] =
+                    Some(exporter.instrument(&rule.metric, rule.aggregation, &found.dimensions));
+            }
+        }
+        if let Some(Some(instrument)) = self.instruments.get(series) {
+            match sample {
+                Sample::One(value) => instrument.record(value),
+                Sample::Weighted(pairs) => {
+                    for (value, count) in pairs {
+                        instrument.record_many(*value, *count);
+                    }
+                }
+            }
+        }
+        self.counters.observations.increment(1);
+        let start = timestamp_ms - timestamp_ms.rem_euclid(rule.period_ms);
+        accumulate(&mut self.open, (start, lookup.id), rule.aggregation, sample);
+        // CloudWatch never aggregates across dimensions: a metric published only per
+        // Provider or Endpoint is invisible to an alarm or widget that asks for it by
+        // `Environment` alone (JobsFailed > 10, p95 ResponseTimeMs, dashboard totals). So
+        // what has extra dimensions is also published rolled up to `Environment`, as the
+        // CloudWatch agent's `aggregation_dimensions` does (not to Prometheus, which sums
+        // over labels itself).
+        if !rule.dimension_names.is_empty() {
+            let rollup = self.guard.lookup(index, &[], &[]);
+            accumulate(&mut self.open, (start, rollup.id), rule.aggregation, sample);
+        }
+    }
+}
+
+/// Adds one observation to the open period of a series.
 fn accumulate(
     open: &mut HashMap<(i64, SeriesId), Accumulator, foldhash::fast::RandomState>,
     key: (i64, SeriesId),
     aggregation: Aggregation,
-    value: f64,
+    sample: Sample<'_>,
 ) {
     let acc = open.entry(key).or_insert_with(|| Accumulator {
         value: match aggregation {
@@ -255,25 +353,36 @@ fn accumulate(
         touched: true,
     });
     acc.touched = true;
-    match &mut acc.value {
-        Value::Stats {
-            count,
-            sum,
-            min,
-            max,
-        } => {
-            *count += 1;
-            *sum += value;
-            *min = min.min(value);
-            *max = max.max(value);
+    let one;
+    let pairs: &[(f64, u64)] = match sample {
+        Sample::One(value) => {
+            one = [(value, 1)];
+            &one
         }
-        Value::Distribution(d) => d.record(value),
+        Sample::Weighted(pairs) => pairs,
+    };
+    for &(value, n) in pairs.iter().filter(|(_, n)| *n > 0) {
+        match &mut acc.value {
+            Value::Stats {
+                count,
+                sum,
+                min,
+                max,
+            } => {
+                *count += n;
+                *sum += value * n as f64;
+                *min = min.min(value);
+                *max = max.max(value);
+            }
+            Value::Distribution(d) => d.record_n(value, n),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric_point::{MetricPoint, PointValue};
 
     const NOW: i64 = 1_800_000_000_000; // a period boundary (divisible by 60,000)
 
@@ -431,6 +540,73 @@ mod tests {
         assert!(exporter.render().contains(
             "aistudio_sidecar_metric_dimension_overflow_total{metric=\"JobsCreated\"} 2"
         ));
+    }
+
+    #[test]
+    fn metric_points_share_the_guard_the_roll_up_and_the_distributions() {
+        let (mut agg, exporter) = aggregator("max_dimension_sets_per_metric = 2");
+        let point = |metric: &'static str, provider: Option<&str>, value: PointValue| MetricPoint {
+            metric,
+            dimensions: provider
+                .map(|p| vec![("Provider", p.to_owned())])
+                .unwrap_or_default(),
+            timestamp_ms: NOW,
+            value,
+        };
+        // A line and a point of the same metric land in the same series.
+        agg.observe_line(&line("job.completed", "a", 10.0), NOW, NOW);
+        agg.observe_points(
+            &[
+                point("TokensStreamed", Some("a"), PointValue::Delta(5.0)),
+                point("TokensStreamed", Some("b"), PointValue::Delta(1.0)),
+                point("TokensStreamed", Some("c"), PointValue::Delta(2.0)),
+                point("TokensStreamed", None, PointValue::Delta(0.5)),
+                point(
+                    "ProcessingLatencyMs",
+                    Some("a"),
+                    PointValue::Distribution(vec![(5.0, 3), (50.0, 1)]),
+                ),
+                point(
+                    "ProcessingLatencyMs",
+                    Some("a"),
+                    PointValue::Sample(f64::NAN),
+                ),
+            ],
+            NOW,
+        );
+        let datums = agg.flush(NOW, true);
+        let tokens = |provider: &str| find(&datums, "TokensStreamed", provider)[0].sum();
+        assert_eq!(tokens("a"), 15.0, "10 from the line, 5 from the point");
+        assert_eq!(tokens("b"), 1.0);
+        // The cap (2 sets: a, b) folds c and the missing provider ("unknown") into Other.
+        assert_eq!(tokens("Other"), 2.5);
+        let rollup: f64 = datums
+            .iter()
+            .filter(|d| &*d.metric == "TokensStreamed" && d.dimensions.len() == 1)
+            .map(Datum::sum)
+            .sum();
+        assert_eq!(rollup, 18.5, "the Environment roll-up has every point");
+        let latency = find(&datums, "ProcessingLatencyMs", "a");
+        let pairs: Vec<(f64, f64)> = latency
+            .iter()
+            .flat_map(|d| match &d.value {
+                DatumValue::Distribution { values, counts } => values
+                    .iter()
+                    .copied()
+                    .zip(counts.iter().copied())
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            pairs.contains(&(5.0, 3.0))
+                && pairs.contains(&(50.0, 1.0))
+                && pairs.contains(&(10.0, 1.0)),
+            "{pairs:?}"
+        );
+        assert!(exporter
+            .render()
+            .contains("aistudio_sidecar_metric_values_rejected_total{reason=\"not_finite\"} 1"));
     }
 
     #[test]

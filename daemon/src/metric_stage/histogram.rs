@@ -78,23 +78,28 @@ impl Buckets {
 impl Distribution {
     /// Records `value` (finite; callers check) once.
     pub fn record(&mut self, value: f64) {
+        self.record_n(value, 1);
+    }
+
+    /// Records `value` (finite; callers check) `count` times (a histogram bucket).
+    pub fn record_n(&mut self, value: f64, count: u64) {
         match self {
             Self::Exact(pairs) => {
                 if let Some(pair) = pairs.iter_mut().find(|(v, _)| *v == value) {
-                    pair.1 += 1;
+                    pair.1 += count;
                 } else if pairs.len() < MAX_VALUES_PER_DATUM {
-                    pairs.push((value, 1));
+                    pairs.push((value, count));
                 } else {
                     let ln_gamma = gamma().ln_gamma;
                     let mut buckets = Buckets::default();
                     for (v, c) in pairs.iter() {
                         buckets.add(*v, *c, ln_gamma);
                     }
-                    buckets.add(value, 1, ln_gamma);
+                    buckets.add(value, count, ln_gamma);
                     *self = Self::Buckets(buckets);
                 }
             }
-            Self::Buckets(buckets) => buckets.add(value, 1, gamma().ln_gamma),
+            Self::Buckets(buckets) => buckets.add(value, count, gamma().ln_gamma),
         }
     }
 

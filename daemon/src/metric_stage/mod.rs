@@ -2,7 +2,7 @@
 //! datums, plus the sidecar's own losses as datums (health). It builds no sink: the topology
 //! takes the closed datums to PutMetricData, EMF lines or a file. One file per concern:
 //! `config` (rules from the catalog), `extract`, `cardinality` (the guard), `histogram`,
-//! `aggregate`, `health`.
+//! `aggregate` (log lines and sources' metric points alike), `health`.
 
 mod aggregate;
 mod cardinality;
@@ -24,6 +24,7 @@ pub use config::{MetricsConfig, MetricsMode};
 
 use crate::datum::Datum;
 use crate::event::LogEvent;
+use crate::metric_point::MetricPoint;
 use crate::telemetry::prometheus::StageCounters;
 use crate::telemetry::Telemetry;
 
@@ -35,7 +36,7 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct MetricsHandle {
     aggregator: Arc<Mutex<Aggregator>>,
-    _inputs_done: DropGuard,
+    inputs_done: Arc<DropGuard>,
 }
 
 impl MetricsHandle {
@@ -43,6 +44,31 @@ impl MetricsHandle {
     pub fn observe(&self, events: &[LogEvent]) {
         if let Ok(mut aggregator) = self.aggregator.lock() {
             aggregator.observe(events, now_ms());
+        }
+    }
+
+    /// A recorder for sources' metric points; the final flush waits for it to be dropped
+    /// too, so points recorded during shutdown are published.
+    pub fn points_recorder(&self) -> PointsRecorder {
+        PointsRecorder {
+            aggregator: Arc::clone(&self.aggregator),
+            _inputs_done: Arc::clone(&self.inputs_done),
+        }
+    }
+}
+
+/// Records metric points (OTLP metrics) into the same aggregation as the log lines.
+#[derive(Debug)]
+pub struct PointsRecorder {
+    aggregator: Arc<Mutex<Aggregator>>,
+    _inputs_done: Arc<DropGuard>,
+}
+
+impl PointsRecorder {
+    /// Records a batch of points.
+    pub fn observe(&self, points: &[MetricPoint]) {
+        if let Ok(mut aggregator) = self.aggregator.lock() {
+            aggregator.observe_points(points, now_ms());
         }
     }
 }
@@ -141,7 +167,7 @@ pub fn start(
     };
     let handle = MetricsHandle {
         aggregator,
-        _inputs_done: inputs_done.drop_guard(),
+        inputs_done: Arc::new(inputs_done.drop_guard()),
     };
     (handle, periods)
 }

@@ -72,6 +72,20 @@ impl Instrument {
             Self::Histogram(h) => h.record(value),
         }
     }
+
+    /// Records `count` observations of `value` (a histogram bucket from a metric point).
+    pub fn record_many(&self, value: f64, count: u64) {
+        match self {
+            Self::Counter(c) => {
+                if value >= 0.0 {
+                    c.increment((value * count as f64).round() as u64);
+                }
+            }
+            Self::Histogram(h) => {
+                h.record_many(value, usize::try_from(count).unwrap_or(usize::MAX))
+            }
+        }
+    }
 }
 
 /// `JobsCreated` → `jobs_created`, `ModelId` → `model_id`; anything outside `[a-zA-Z0-9_]`

@@ -158,8 +158,9 @@ async fn start(run: &Run, mut listeners: startup::Listeners) -> anyhow::Result<S
     run.sinks.spawn(publisher.run(run.force.clone()));
     run.sinks.close();
 
+    let points_tx = record_points(&metrics);
     let processor = processor::spawn(run, raw_rx, fanout, metrics)?;
-    let sources = sources::start(run, raw_tx, &mut listeners)?;
+    let sources = sources::start(run, raw_tx, points_tx, &mut listeners)?;
     let api_stop = CancellationToken::new();
     tokio::spawn(crate::telemetry::health::watch(
         run.telemetry.clone(),
@@ -174,6 +175,25 @@ async fn start(run: &Run, mut listeners: startup::Listeners) -> anyhow::Result<S
         processor,
         api_stop,
     })
+}
+
+/// Batches of metric points (OTLP requests) queued for the metric stage: a few requests'
+/// worth, so a burst of exporters waits (then hears 429) instead of growing memory.
+const POINT_BATCH_SLOTS: usize = 16;
+
+/// The queue sources put metric points on, and the task recording them into the metric
+/// stage; the stage's final flush waits until the task ends (every sender dropped).
+fn record_points(
+    metrics: &crate::metric_stage::MetricsHandle,
+) -> mpsc::Sender<crate::metric_point::PointBatch> {
+    let (tx, mut rx) = mpsc::channel::<crate::metric_point::PointBatch>(POINT_BATCH_SLOTS);
+    let recorder = metrics.points_recorder();
+    tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            recorder.observe(&batch);
+        }
+    });
+    tx
 }
 
 /// Serves the health and metrics API on its bound listener until `stop`.

@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use super::startup::Listeners;
 use super::Run;
+use crate::metric_point::PointBatch;
 use crate::sources::checkpoint::Checkpoints;
 use crate::sources::{file, fluent, otlp, stdin, tcp, RawChunk};
 
@@ -35,6 +36,7 @@ impl Sources {
 pub fn start(
     run: &Run,
     raw_tx: mpsc::Sender<RawChunk>,
+    points_tx: mpsc::Sender<PointBatch>,
     listeners: &mut Listeners,
 ) -> anyhow::Result<Sources> {
     let tasks = TaskTracker::new();
@@ -74,6 +76,7 @@ pub fn start(
                 telemetry: run.telemetry.clone(),
                 gate: run.acks.clone(),
                 max_line_bytes: run.config.sources.max_line_bytes,
+                points: points_tx,
             },
         ));
     }

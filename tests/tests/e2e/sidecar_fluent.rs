@@ -346,6 +346,74 @@ async fn with_a_shared_key_only_clients_that_prove_it_are_heard() {
 }
 
 #[tokio::test]
+async fn with_users_only_the_right_password_is_heard_and_no_secret_is_logged() {
+    let emulator = Emulator::shared();
+    let ws = Workspace::new();
+    let group = format!("/aws/ecs/{}", unique_name("aistudio-dev-fluent-users"));
+    let port = free_port();
+    let (key, password) = ("forward-shared-key-5c4b3a", "user-password-e1d2c3");
+    let config = config(&group, None, port).replace(
+        "[sources.fluent]\n",
+        "[sources.fluent]\nshared_key_env = \"AISTUDIO_FLUENT_SHARED_KEY\"\nusers = [{ username = \"firelens\", password_env = \"AISTUDIO_FLUENT_FIRELENS_PASSWORD\" }]\n",
+    );
+    let mut env = emulator.child_env();
+    env.push(("AISTUDIO_FLUENT_SHARED_KEY", key.to_owned()));
+    env.push(("AISTUDIO_FLUENT_FIRELENS_PASSWORD", password.to_owned()));
+    let mut sidecar = Sidecar::start(ws.tmp.path(), &config, &env, Stdio::null()).unwrap();
+    sidecar.wait_metric_at_least(SHIPPED, 0.0, LIMIT).await;
+    let port_s = port.to_string();
+    let report = client(&[
+        "users",
+        "--port",
+        &port_s,
+        "--key",
+        key,
+        "--user",
+        "firelens",
+        "--password",
+        password,
+        "--count",
+        "10",
+    ]);
+    assert_eq!(report["pong_ok"], true, "{report}");
+    assert_eq!(report["acked"], 10, "{report}");
+    for refused in ["wrong_password", "unknown_user", "no_user"] {
+        let answer = &report[refused];
+        assert_eq!(answer["pong"], false, "{refused}: {report}");
+        assert_eq!(answer["closed"], true, "{refused}: {report}");
+        // One reason for both: a client cannot probe which usernames exist.
+        assert_eq!(answer["reason"], "username/password mismatch", "{report}");
+    }
+    sidecar.wait_metric_at_least(SHIPPED, 10.0, LIMIT).await;
+    sidecar.stop(LIMIT).await;
+    let stderr = sidecar.stderr();
+    assert!(
+        stderr.contains("wrong_password") && stderr.contains("unknown_user"),
+        "{stderr}"
+    );
+    for secret in [key, password, "firelens", "nobody"] {
+        assert!(!stderr.contains(secret), "{secret} logged: {stderr}");
+    }
+    let events = shipped(emulator, &group);
+    let want: BTreeMap<u64, usize> = (0..10).map(|s| (s, 1)).collect();
+    assert_eq!(
+        counts(&events),
+        want,
+        "only the authenticated user's events"
+    );
+
+    // Without the password in the environment the sidecar refuses to start, naming the variable.
+    env.pop();
+    let mut unset = Sidecar::start(ws.tmp.path(), &config, &env, Stdio::null()).unwrap();
+    assert_ne!(unset.wait_exit(LIMIT).await, Some(0));
+    assert!(
+        unset.stderr().contains("AISTUDIO_FLUENT_FIRELENS_PASSWORD"),
+        "{}",
+        unset.stderr()
+    );
+}
+
+#[tokio::test]
 async fn dockers_partial_messages_are_joined_and_nothing_is_lost() {
     let emulator = Emulator::shared();
     let ws = Workspace::new();

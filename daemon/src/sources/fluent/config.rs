@@ -51,6 +51,21 @@ pub struct FluentSourceConfig {
     /// The hostname this source names in the handshake's PONG.
     #[serde(default = "default_self_hostname")]
     pub self_hostname: String,
+    /// Users who must authenticate in the handshake (the specification's user
+    /// authentication); needs `shared_key_env`. Empty: the shared key alone.
+    #[serde(default)]
+    pub users: Vec<FluentUserConfig>,
+}
+
+/// `[[sources.fluent.users]]`: one user of the handshake's user authentication.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FluentUserConfig {
+    /// The username the client sends in its PING.
+    pub username: String,
+    /// Name of the environment variable holding the user's password (an ECS `secrets`
+    /// entry); the password itself is never in the config.
+    pub password_env: String,
 }
 
 fn default_socket_mode() -> u32 {
@@ -77,6 +92,29 @@ impl FluentSourceConfig {
         }
         if self.shared_key_env.as_deref().is_some_and(str::is_empty) {
             problems.push("sources.fluent.shared_key_env: empty; name the environment variable that holds the shared key".into());
+        }
+        if !self.users.is_empty() && self.shared_key_env.is_none() {
+            problems.push("sources.fluent.users: user authentication is part of the shared-key handshake; set shared_key_env too".into());
+        }
+        for (index, user) in self.users.iter().enumerate() {
+            let at = format!("sources.fluent.users[{index}]");
+            if user.username.is_empty() {
+                problems.push(format!("{at}.username: empty; name the user"));
+            }
+            if self.users[..index]
+                .iter()
+                .any(|u| u.username == user.username)
+            {
+                problems.push(format!(
+                    "{at}.username: `{}` is configured twice; each user once",
+                    user.username
+                ));
+            }
+            if user.password_env.is_empty() {
+                problems.push(format!(
+                    "{at}.password_env: empty; name the environment variable that holds the password"
+                ));
+            }
         }
         if self.socket_mode > 0o777 {
             problems.push(format!(
@@ -152,5 +190,27 @@ mod tests {
         }
         let none = parse("").unwrap().problems().join("\n");
         assert!(none.contains("neither socket_path nor address"), "{none}");
+    }
+
+    #[test]
+    fn users_need_the_shared_key_names_and_password_variables() {
+        let config = parse(
+            "address = \"127.0.0.1:24224\"\nusers = [{ username = \"a\", password_env = \"\" }, { username = \"a\", password_env = \"P\" }, { username = \"\", password_env = \"Q\" }]\n",
+        )
+        .unwrap();
+        let problems = config.problems().join("\n");
+        for key in [
+            "sources.fluent.users: user authentication is part of the shared-key handshake; set shared_key_env too",
+            "sources.fluent.users[0].password_env: empty",
+            "sources.fluent.users[1].username: `a` is configured twice",
+            "sources.fluent.users[2].username: empty",
+        ] {
+            assert!(problems.contains(key), "{key} in {problems}");
+        }
+        assert!(parse(
+            "address = \"127.0.0.1:1\"\nusers = [{ username = \"a\", password = \"x\" }]"
+        )
+        .unwrap_err()
+        .contains("password"));
     }
 }

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{AuthError, SharedKey};
+use super::auth::{AuthError, Challenge, SharedKey};
 use super::frame::{scan, Scan};
 use super::partial::Partials;
 use super::protocol::{self, ProtocolError};
@@ -71,8 +71,8 @@ enum Reply {
 enum Handshake {
     /// No shared key configured, or the client proved it.
     Done,
-    /// HELO sent with this nonce; the next frame must be the PING.
-    AwaitingPing(Vec<u8>),
+    /// HELO sent with this challenge; the next frame must be the PING.
+    AwaitingPing(Challenge),
 }
 
 /// Serves one connection until the peer closes it, it breaks the protocol, or shutdown.
@@ -85,10 +85,10 @@ where
     let writer = tokio::spawn(write_replies(writer, ack_rx, peer.clone()));
     let handshake = match &shared.auth {
         None => Handshake::Done,
-        Some(_) => match SharedKey::helo() {
-            Ok((nonce, helo)) => {
+        Some(key) => match key.helo() {
+            Ok((challenge, helo)) => {
                 let _ = ack_tx.send(Reply::Handshake(helo)).await;
-                Handshake::AwaitingPing(nonce)
+                Handshake::AwaitingPing(challenge)
             }
             Err(err) => {
                 tracing::error!(error = %err, "fluent source: cannot make a handshake nonce; connection closed");
@@ -196,8 +196,8 @@ impl Connection {
 
     /// Decodes and hands over one frame; false when the connection must close.
     async fn frame(&mut self, frame: &[u8]) -> bool {
-        if let Handshake::AwaitingPing(nonce) = &self.handshake {
-            return self.ping(frame, &nonce.clone()).await;
+        if let Handshake::AwaitingPing(challenge) = &self.handshake {
+            return self.ping(frame, &challenge.clone()).await;
         }
         let (chunks, options) = match self.lines(frame) {
             Ok(decoded) => decoded,
@@ -290,20 +290,21 @@ impl Connection {
     }
 
     /// Checks the handshake's PING; false when the client failed it (told why, then closed).
-    async fn ping(&mut self, frame: &[u8], nonce: &[u8]) -> bool {
+    async fn ping(&mut self, frame: &[u8], challenge: &Challenge) -> bool {
         let Some(key) = &self.shared.auth else {
             return true;
         };
         let checked = rmpv::decode::read_value_ref(&mut &frame[..])
             .map_err(|_| AuthError::NotPing)
-            .and_then(|ping| key.check_ping(&ping, nonce));
+            .and_then(|ping| key.check_ping(&ping, challenge));
         match checked {
             Ok(pong) => {
                 self.handshake = Handshake::Done;
                 self.ack_tx.send(Reply::Handshake(pong)).await.is_ok()
             }
             Err(err) => {
-                tracing::warn!(peer = %self.peer, error = %err, "fluent source: handshake failed; connection closed");
+                // The check that failed, never the username, a digest or a secret.
+                tracing::warn!(peer = %self.peer, check = err.kind(), error = %err, "fluent source: handshake failed; connection closed");
                 let _ = self
                     .ack_tx
                     .send(Reply::Refusal(SharedKey::refusal(&err.to_string())))

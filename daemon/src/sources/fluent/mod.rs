@@ -86,6 +86,14 @@ pub enum BindError {
         /// The variable's name.
         var: String,
     },
+    /// A user's password variable is not set.
+    #[error("the environment variable {var} named by sources.fluent.users[{index}].password_env is not set or empty; put the user's password there (an ECS `secrets` entry) or remove the user")]
+    UserPassword {
+        /// The user's index in `sources.fluent.users`.
+        index: usize,
+        /// The variable's name.
+        var: String,
+    },
     /// The socket path cannot be used.
     #[error("cannot listen on the unix socket {path} for the fluent source: {reason}; set sources.fluent.socket_path")]
     Unix {
@@ -104,13 +112,31 @@ pub struct Listeners {
     auth: Option<auth::SharedKey>,
 }
 
+/// Each configured user with the password from its environment variable.
+fn user_passwords(config: &FluentSourceConfig) -> Result<Vec<(String, String)>, BindError> {
+    config
+        .users
+        .iter()
+        .enumerate()
+        .map(|(index, user)| match std::env::var(&user.password_env) {
+            Ok(password) if !password.is_empty() => Ok((user.username.clone(), password)),
+            _ => Err(BindError::UserPassword {
+                index,
+                var: user.password_env.clone(),
+            }),
+        })
+        .collect()
+}
+
 /// Binds every configured socket, so a busy port or an unusable path fails the start.
 pub async fn bind(config: &FluentSourceConfig) -> Result<Listeners, BindError> {
     let auth = match &config.shared_key_env {
         Some(var) => match std::env::var(var) {
-            Ok(key) if !key.is_empty() => {
-                Some(auth::SharedKey::new(key, config.self_hostname.clone()))
-            }
+            Ok(key) if !key.is_empty() => Some(auth::SharedKey::new(
+                key,
+                config.self_hostname.clone(),
+                user_passwords(config)?,
+            )),
             _ => return Err(BindError::SharedKey { var: var.clone() }),
         },
         None => None,
@@ -357,6 +383,61 @@ mod tests {
                 let value: serde_json::Value = serde_json::from_slice(&line)
                     .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&line)));
                 assert!(value.is_object());
+            }
+        }
+    }
+
+    /// Inputs the fuzzer (`fuzz/fuzz_targets/forward_decode.rs`) found, each a regression case.
+    #[test]
+    fn fuzzer_findings_ship_only_json_objects() {
+        let findings: [&[u8]; 2] = [
+            // Nested compound map keys.
+            &[
+                147, 160, 255, 146, 206, 147, 206, 0, 166, 147, 166, 224, 4, 28, 129, 129, 129,
+                129, 129, 129, 129, 129, 129, 129, 166, 150, 129, 63, 166, 147, 166, 224, 4, 28,
+                129, 28, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129,
+                150, 166, 0, 0, 0, 0, 0, 255, 255, 247, 0, 0, 0, 0, 0, 249, 255, 255, 255, 0, 0, 0,
+                0, 146, 210, 0, 164, 146, 166, 63, 0, 0, 0, 0, 0, 0, 0, 249, 255, 255, 241, 255,
+                255, 255, 255, 255, 255, 255, 29, 166, 220, 166, 70,
+            ],
+            // A JSON `log` with `1e999`, which a value scan let through.
+            &[
+                147, 160, 255, 146, 154, 220, 0, 8, 44, 255, 255, 255, 130, 145, 145, 145, 145,
+                145, 145, 144, 145, 145, 145, 145, 145, 145, 145, 145, 149, 145, 145, 145, 145,
+                145, 145, 145, 145, 145, 255, 145, 145, 145, 145, 145, 145, 203, 119, 228, 5, 52,
+                203, 202, 203, 203, 203, 0, 0, 46, 255, 255, 203, 202, 203, 203, 255, 62, 109, 196,
+                0, 203, 203, 203, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
+                145, 145, 145, 255, 145, 145, 145, 145, 145, 145, 203, 119, 228, 5, 52, 203, 202,
+                203, 203, 203, 0, 0, 46, 255, 255, 203, 202, 203, 203, 255, 62, 109, 145, 145, 145,
+                144, 145, 145, 145, 145, 145, 145, 145, 145, 149, 145, 145, 145, 145, 145, 145,
+                145, 145, 145, 255, 145, 145, 145, 145, 145, 145, 203, 119, 228, 5, 52, 203, 202,
+                203, 203, 203, 0, 0, 46, 255, 255, 203, 202, 203, 203, 255, 62, 109, 196, 0, 203,
+                203, 203, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
+                145, 145, 255, 145, 145, 145, 145, 145, 145, 203, 119, 228, 5, 50, 203, 202, 203,
+                203, 203, 255, 239, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+                255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 46, 255, 255, 203,
+                202, 203, 196, 0, 203, 203, 203, 203, 145, 145, 145, 145, 145, 145, 145, 145, 145,
+                145, 145, 145, 145, 145, 145, 145, 145, 203, 119, 228, 5, 203, 145, 145, 145, 145,
+                145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 203, 119, 228, 5,
+                52, 145, 128, 208, 8, 144, 14, 144, 0, 12, 0, 6,
+            ],
+        ];
+        for input in findings {
+            let (lines, _) = decode_stream(input, 64 * 1024);
+            // Nested compound map keys once doubled the escaping per level (2.3 MB of line
+            // from these 109 bytes): what a frame becomes is a bounded multiple of it.
+            let total: usize = lines.iter().map(Vec::len).sum();
+            assert!(
+                total <= 16 * input.len() + 128 * lines.len(),
+                "{total} bytes of lines from {} bytes",
+                input.len()
+            );
+            for line in lines {
+                let text = String::from_utf8_lossy(&line);
+                assert!(!line.contains(&b'\n'), "{text}");
+                let value: serde_json::Value =
+                    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}: {text}"));
+                assert!(value.is_object(), "{text}");
             }
         }
     }

@@ -75,14 +75,14 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
         (None, None) => {}
     }
     for (key, value) in event.record {
-        let key = text_cow(key);
+        let key = key_text(key);
         // Partial fields go once the parts are joined; parts shipped one by one keep them.
         let joined = !event.acked && PARTIAL_FIELDS.contains(&key.as_ref());
         if key == LOG_FIELD || joined || has(&present, &key) {
             continue;
         }
         write_key(out, &mut first, &key);
-        write_value(out, value);
+        write_value(out, value, Keys::Render);
         present.push(key);
     }
     if !has(&present, "tag") {
@@ -123,13 +123,65 @@ impl<'de> serde::Deserialize<'de> for TopKeys {
             ) -> Result<TopKeys, A::Error> {
                 let mut keys = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<Valid>()?;
                     keys.push(key);
                 }
                 Ok(TopKeys(keys))
             }
         }
         deserializer.deserialize_map(Keys)
+    }
+}
+
+/// Any JSON value, checked as a `serde_json::Value` would be and discarded. `IgnoredAny`
+/// only scans, so it let `1e999` through, a number no JSON reader takes (the fuzzer found
+/// it): the body is copied into the line as it is, so it must parse everywhere.
+struct Valid;
+
+impl<'de> serde::Deserialize<'de> for Valid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = Valid;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_unit<E>(self) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Valid, A::Error> {
+                while seq.next_element::<Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Valid, A::Error> {
+                while map.next_key::<std::borrow::Cow<'de, str>>()?.is_some() {
+                    map.next_value::<Valid>()?;
+                }
+                Ok(Valid)
+            }
+        }
+        deserializer.deserialize_any(Any)
     }
 }
 
@@ -151,15 +203,43 @@ pub fn text_of(value: &ValueRef<'_>) -> String {
         ValueRef::Binary(b) => String::from_utf8_lossy(b).into_owned(),
         other => {
             let mut out = Vec::new();
-            write_value(&mut out, other);
+            write_value(&mut out, other, Keys::Render);
             String::from_utf8_lossy(&out).into_owned()
+        }
+    }
+}
+
+/// How compound map keys (an array or a map used as a key) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// As their JSON text.
+    Render,
+    /// As [`ELIDED_KEY`]: inside a key already being rendered.
+    Elide,
+}
+
+/// What a compound key inside a compound key becomes. Rendering a key inside a key inside a
+/// key… escapes the text once more at each level, so nesting doubled the size per level: a
+/// 109-byte frame found by the fuzzer became 2.3 MB of line. No log record has such keys.
+const ELIDED_KEY: &str = "…";
+
+/// A map key as text: strings and binaries as they are (invalid UTF-8 replaced), scalars as
+/// their JSON text, a compound key as its JSON text with the compound keys inside it elided,
+/// so a key's text is at most a bounded multiple of its bytes.
+fn key_text<'a>(key: &'a ValueRef<'_>) -> Cow<'a, str> {
+    match key {
+        ValueRef::String(_) | ValueRef::Binary(_) => text_cow(key),
+        other => {
+            let mut out = Vec::new();
+            write_value(&mut out, other, Keys::Elide);
+            Cow::Owned(String::from_utf8_lossy(&out).into_owned())
         }
     }
 }
 
 /// A msgpack value as JSON: strings and binaries as (lossy) strings, non-finite floats as
 /// null, extensions (EventTime) as RFC 3339 time or null.
-fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>) {
+fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>, keys: Keys) {
     match value {
         ValueRef::Nil => out.extend_from_slice(b"null"),
         ValueRef::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -175,7 +255,7 @@ fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_value(out, item, keys);
             }
             out.push(b']');
         }
@@ -183,8 +263,13 @@ fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>) {
             out.push(b'{');
             let mut first = true;
             for (k, v) in pairs {
-                write_key(out, &mut first, &text_of(k));
-                write_value(out, v);
+                let compound = matches!(k, ValueRef::Array(_) | ValueRef::Map(_));
+                let key = match keys {
+                    Keys::Elide if compound => Cow::Borrowed(ELIDED_KEY),
+                    _ => key_text(k),
+                };
+                write_key(out, &mut first, &key);
+                write_value(out, v, keys);
             }
             out.push(b'}');
         }
@@ -200,7 +285,9 @@ fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>) {
 
 fn write_float(out: &mut Vec<u8>, f: f64) {
     if f.is_finite() {
-        let _ = write!(out, "{f}");
+        // serde_json's own (shortest round-trip) form: `{f}` writes f64::MAX as 309 digits,
+        // which JSON readers parse past the range (the fuzzer found it).
+        let _ = serde_json::to_writer(&mut *out, &f);
     } else {
         out.extend_from_slice(b"null");
     }
@@ -224,6 +311,17 @@ mod tests {
         let mut out = Vec::new();
         write_line(&event, None, &mut out);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn bodies_and_floats_are_written_so_every_json_reader_takes_them() {
+        // `1e999` scans as JSON but parses nowhere: such a body is the message, not fields.
+        assert!(serde_json::from_str::<TopKeys>(r#"{"a":1e999}"#).is_err());
+        assert!(serde_json::from_str::<TopKeys>(r#"{"a":[1.5,{"b":null}]}"#).is_ok());
+        let mut out = Vec::new();
+        write_float(&mut out, f64::MIN);
+        let back: f64 = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, f64::MIN, "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]
