@@ -39,5 +39,7 @@ mod sidecar_health;
 mod sidecar_kill_drill;
 mod sidecar_operations;
 mod sidecar_otlp;
+mod sidecar_otlp_limits;
+mod sidecar_otlp_metrics;
 mod sidecar_pipeline;
 mod sidecar_startup;
