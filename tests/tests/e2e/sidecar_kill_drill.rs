@@ -34,6 +34,9 @@ const THROTTLED_CALLS: u32 = 6;
 /// Kill points the disk-buffer drill must reach before the file is delivered.
 const MIN_SPILL_KILLS: usize = 3;
 const KILLS: usize = 10;
+/// Lines appended for the memory drill's next runs when it delivered the file before its last
+/// kill point.
+const TOPUP_LINES: usize = 2_000;
 /// A run is killed once it shipped a random count of events in 1..=this.
 const MAX_SHIPPED_BEFORE_KILL: u64 = 400;
 
@@ -121,17 +124,19 @@ async fn drill(name: &str, extra: &str, points: &mut Points) -> (usize, Vec<usiz
     let mut delivered = 0;
     let mut per_kill = Vec::new();
     for kills in 0..KILLS {
-        if spill && delivered == lines && kills < MIN_SPILL_KILLS {
-            // Delivered before enough kill points: give the reader another backlog to outrun
-            // the (again throttled) sink with.
-            throttle(emulator).await;
+        if delivered == lines && kills < if spill { MIN_SPILL_KILLS } else { KILLS } {
+            // Delivered before enough kill points (a fast machine and an idle emulator): more
+            // lines for the next runs, and for the disk-buffer drill another backlog for the
+            // reader to outrun the (again throttled) sink with.
+            let more = if spill { SPILL_BACKLOG } else { TOPUP_LINES };
+            if spill {
+                throttle(emulator).await;
+            }
             append_lines(
                 &log,
-                &(lines..lines + SPILL_BACKLOG)
-                    .map(contract_line)
-                    .collect::<Vec<_>>(),
+                &(lines..lines + more).map(contract_line).collect::<Vec<_>>(),
             );
-            lines += SPILL_BACKLOG;
+            lines += more;
         }
         let left = (lines - delivered) as u64;
         if left == 0 {
