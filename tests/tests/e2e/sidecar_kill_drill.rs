@@ -146,10 +146,10 @@ async fn drill(name: &str, extra: &str, points: &mut Points) -> (usize, Vec<usiz
             Sidecar::start(ws.tmp.path(), &config, &emulator.child_env(), Stdio::null())
                 .expect("the sidecar starts");
         if spill {
-            // Batches of up to 1 MiB make shipped counts jump: kill at a random time instead.
-            sidecar
-                .wait_metric_at_least("aistudio_sidecar_lines_read_total", 1.0, LIMIT)
-                .await;
+            // Batches of up to 1 MiB make shipped counts jump: kill at a random time instead,
+            // once the run is up (it may have no line left to read: the file can be read to
+            // its end, with the rest of what is undelivered in the disk buffer).
+            tests::sidecar::health(&sidecar).await;
             tokio::time::sleep(Duration::from_millis(points.next(MAX_KILL_DELAY_MS))).await;
         } else {
             let at = points.next(MAX_SHIPPED_BEFORE_KILL.min(left));
@@ -157,8 +157,9 @@ async fn drill(name: &str, extra: &str, points: &mut Points) -> (usize, Vec<usiz
                 .wait_metric_at_least("aistudio_sidecar_events_shipped_total", at as f64, LIMIT)
                 .await;
         }
-        if spill && (kills == 0 || lines > LINES && delivered + SPILL_BACKLOG == lines) {
-            // The first run after a backlog spills while the throttled sink waits.
+        if spill && kills == 0 {
+            // The first run spills while the throttled sink waits (a later run may start with
+            // the disk buffer still full from the one before and never need to spill).
             sidecar
                 .wait_metric_at_least("aistudio_sidecar_events_spilled_total", 1.0, LIMIT)
                 .await;
