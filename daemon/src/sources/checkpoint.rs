@@ -185,9 +185,12 @@ impl Checkpoints {
                 .done_ahead
                 .into_iter()
                 .filter(|&(start, end)| start >= offset && end > start)
-                .collect(),
+                .collect::<Vec<_>>(),
             _ => Vec::new(),
         };
+        // in order, as `fold_carried` and the reader's skips take them
+        let mut carried = carried;
+        carried.sort_unstable();
         let mut tracked = Tracked {
             checkpoint,
             generation: 0,
@@ -369,7 +372,6 @@ impl Tracked {
     /// whose last bytes were done ahead kept its offset short of the end for good. Returns
     /// whether the offset moved.
     fn fold_carried(&mut self) -> bool {
-        self.carried.sort_unstable();
         let mut moved = false;
         while let Some(&(start, end)) = self.carried.first() {
             if start > self.checkpoint.offset {

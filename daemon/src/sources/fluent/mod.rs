@@ -219,7 +219,7 @@ pub async fn serve(listeners: Listeners, config: FluentSourceConfig, context: Co
     let mut socket_file = None;
     let accept = TaskTracker::new();
     if let Some(listener) = listeners.tcp {
-        accept.spawn(accept_tcp(
+        accept.spawn(accept_loop(
             listener,
             Arc::clone(&shared),
             Arc::clone(&slots),
@@ -228,7 +228,7 @@ pub async fn serve(listeners: Listeners, config: FluentSourceConfig, context: Co
     }
     if let Some((listener, path)) = listeners.unix {
         socket_file = Some(path);
-        accept.spawn(accept_unix(
+        accept.spawn(accept_loop(
             listener,
             Arc::clone(&shared),
             slots,
@@ -265,39 +265,38 @@ async fn accept_pause(shared: &Shared) {
     }
 }
 
-async fn accept_tcp(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    slots: Arc<Semaphore>,
-    connections: TaskTracker,
-) {
-    loop {
-        let Some(permit) = connection_slot(&shared, &slots).await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            () = shared.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let shared = Arc::clone(&shared);
-                connections.spawn(async move {
-                    connection::serve(stream, shared, peer.to_string()).await;
-                    drop(permit);
-                });
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "fluent source: tcp accept failed; retrying shortly");
-                accept_pause(&shared).await;
-            }
-        }
+/// The two listeners the source accepts on, for one accept loop.
+trait ForwardListener: Send + Sync + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static;
+    /// `tcp` or `unix`, for the log line of a failed accept.
+    const KIND: &'static str;
+    /// The next connection and how to name its peer in logs.
+    fn accept_one(
+        &self,
+    ) -> impl std::future::Future<Output = std::io::Result<(Self::Stream, String)>> + Send;
+}
+
+impl ForwardListener for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    const KIND: &'static str = "tcp";
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, String)> {
+        let (stream, peer) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream, peer.to_string()))
     }
 }
 
-async fn accept_unix(
-    listener: UnixListener,
+impl ForwardListener for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    const KIND: &'static str = "unix";
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, String)> {
+        let (stream, _) = self.accept().await?;
+        Ok((stream, "unix socket".to_owned()))
+    }
+}
+
+async fn accept_loop<L: ForwardListener>(
+    listener: L,
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
     connections: TaskTracker,
@@ -308,18 +307,22 @@ async fn accept_unix(
         };
         let accepted = tokio::select! {
             () = shared.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = listener.accept_one() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let shared = Arc::clone(&shared);
                 connections.spawn(async move {
-                    connection::serve(stream, shared, "unix socket".to_owned()).await;
+                    connection::serve(stream, shared, peer).await;
                     drop(permit);
                 });
             }
             Err(err) => {
-                tracing::warn!(error = %err, "fluent source: unix accept failed; retrying shortly");
+                tracing::warn!(
+                    error = %err,
+                    listener = L::KIND,
+                    "fluent source: accept failed; retrying shortly"
+                );
                 accept_pause(&shared).await;
             }
         }
