@@ -26,9 +26,9 @@ pub struct Found {
 
 /// Addresses with a domain name or an IP literal (`user@[192.0.2.1]`, RFC 5321 4.1.3).
 /// Label and top-level-domain lengths are not bounded here (RFC 1035 allows 63 per label):
-/// a bounded repeat copies the Unicode letter class once per count, `{0,61}` made this one
-/// regex a 4 MB automaton, too big for the lazy DFA's cache, so that every line with an `@`
-/// fell back to the bounded backtracker and cleared its visited set (10 % of all CPU on W1).
+/// a bounded repeat copies the Unicode letter class once per count: with `{0,61}` the copies
+/// were 4.2 MB of the redactor's start-up heap, and lines with an `@` went to the bounded
+/// backtracker, whose clearing of its visited set was 11 % of all instructions on W1.
 /// An over-long label is still an address to mask.
 const EMAIL_RE: &str = concat!(
     r"[\p{L}\p{N}._%+'-]+@(?:(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?\.)+\p{L}{2,}",
