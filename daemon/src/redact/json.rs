@@ -10,7 +10,7 @@ use super::config::NumericMarker;
 use super::json_string::{decode_string, encode_string};
 use super::keys::is_counter_key;
 use super::patterns::is_card_number;
-use super::prefilter::Flags;
+use super::prefilter::{Flags, Marks};
 use super::rules::{RuleId, CARD};
 use super::text::is_marker;
 use super::Redactor;
@@ -33,6 +33,13 @@ struct Walk<'a> {
     out: String,
     last: usize,
     only_keys: bool,
+    /// Where the line's triggers are (`None`: scan each string instead), and the first
+    /// literal and byte-class mark not yet passed by the walk.
+    marks: Option<&'a Marks>,
+    next_literal: usize,
+    next_shape: usize,
+    /// The line has an IP shape, which the marks do not place: every string is shape-scanned.
+    ip: bool,
     /// Content span of the key of the value being read (a counter key, `total_tokens`,
     /// gets no card check).
     key: (usize, usize),
@@ -134,6 +141,30 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// From the line's marks, the literal triggers inside `cs..ce` and whether a byte-class
+    /// trigger may be there; `None` without marks. Strings are asked for in the order of the
+    /// text, so the cursors only move forward.
+    fn marked_flags(&mut self, cs: usize, ce: usize) -> Option<(u32, bool)> {
+        let marks = self.marks?;
+        let mut i = self.next_literal;
+        while marks.literals.get(i).is_some_and(|m| m.start < cs) {
+            i += 1;
+        }
+        let mut bits = 0;
+        while let Some(m) = marks.literals.get(i).filter(|m| m.start < ce) {
+            bits |= m.bits;
+            i += 1;
+        }
+        self.next_literal = i;
+        let mut j = self.next_shape;
+        while marks.shapes.get(j).is_some_and(|&at| at < cs) {
+            j += 1;
+        }
+        let shape = self.ip || marks.shapes.get(j).is_some_and(|&at| at < ce);
+        self.next_shape = j;
+        Some((bits, shape))
+    }
+
     /// Replaces bytes `start..end` of the input with `with`, written as a JSON string.
     fn replace(&mut self, start: usize, end: usize, with: &str) {
         self.out.push_str(&self.s[self.last..start]);
@@ -154,11 +185,15 @@ impl Redactor {
     ///
     /// `line_flags` are the prefilter's triggers for the whole text: when they hold nothing but
     /// key stems, a string can only need `key=value` redaction, so strings without `=` or `:`
-    /// are skipped.
+    /// are skipped. `marks` say where its triggers are ([`Prefilter::scan_marked`] of `s`),
+    /// which spares each unescaped string a second scan; `None` scans every string.
+    ///
+    /// [`Prefilter::scan_marked`]: super::prefilter::Prefilter::scan_marked
     pub(crate) fn redact_json_text(
         &self,
         s: &str,
         line_flags: Flags,
+        marks: Option<&Marks>,
     ) -> Result<Option<String>, NotJson> {
         let only_keys = line_flags.0 & !Flags::KEY == 0 && self.custom.is_empty();
         let mut w = Walk {
@@ -168,6 +203,10 @@ impl Redactor {
             out: String::new(),
             last: 0,
             only_keys,
+            marks,
+            next_literal: 0,
+            next_shape: 0,
+            ip: line_flags.has(Flags::IP),
             key: (0, 0),
         };
         let mut stack: Vec<bool> = Vec::new();
@@ -338,15 +377,26 @@ impl Redactor {
             return;
         }
         let decoded;
-        let content = if esc {
+        // an escaped string is matched decoded, and so scanned again; an unescaped one has the
+        // literal triggers the line scan found inside it and its own byte-class triggers
+        let (content, flags) = if esc {
             decoded = decode_string(raw);
-            decoded.as_str()
+            (decoded.as_str(), None)
         } else {
-            raw
+            let flags = w.marked_flags(cs, ce).map(|(bits, shape)| {
+                let shape = if shape {
+                    self.prefilter.shape_flags(raw.as_bytes()).0
+                } else {
+                    0
+                };
+                Flags(bits | shape)
+            });
+            (raw, flags)
         };
         // the value of an id key (`requestId`, `nextToken`) is no secret of `high_entropy`
         let key = w.s.as_bytes().get(w.key.0..w.key.1).unwrap_or_default();
-        if let Cow::Owned(new) = self.redact_text_in(content, key) {
+        let flags = flags.unwrap_or_else(|| self.prefilter.scan(content.as_bytes()));
+        if let Cow::Owned(new) = self.redact_text_flagged(content, key, flags) {
             w.replace(cs - 1, ce + 1, &new);
         }
     }
@@ -444,5 +494,187 @@ impl Redactor {
             NumericMarker::Zero => Value::from(0),
             NumericMarker::String => Value::String(self.replacer.rendered(rule, text)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::prefilter::{Flags, Marks};
+    use super::super::{RedactConfig, Redactor};
+
+    /// Pieces that trip every trigger, alone or glued together.
+    const PIECES: &[&str] = &[
+        "call me",
+        "sms",
+        "@",
+        "a.b@example.com",
+        "%40",
+        "://",
+        "https://u:p4ss@h.example/x",
+        "hooks.slack.com/services/T0/B0/x",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+        "Bearer",
+        "bearer abcDEF123456789xyz",
+        "Basic ",
+        "AKIAIOSFODNN7EXAMPLE",
+        "sk-",
+        "sk-proj-abcDEF1234567890abcdef",
+        "-----BEGIN",
+        "ghp_",
+        "xoxb-",
+        "password=hunter2",
+        "token: abc",
+        "api_key",
+        "key",
+        "123456789",
+        "+1 (555) 123-4567",
+        "4111 1111 1111 1111",
+        "078-05-1120",
+        "arn:aws:ecs:us-east-1:111122223333:task/c/0f1e",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "10.0.0.1",
+        "fe80::1",
+        "x",
+        " ",
+        "-",
+        ".",
+        "=",
+        ":",
+        "tel",
+        "phone",
+        "aB3$dE5fG7hJ9kL1mN3p",
+    ];
+    const KEYS: &[&str] = &[
+        "message",
+        "userId",
+        "requestId",
+        "password",
+        "authorization",
+        "phone",
+        "ecs_task_arn",
+        "note",
+        "x-api-key",
+        "url",
+    ];
+    /// Escapes a string may hold (the walk scans those strings decoded, without marks).
+    const ESCAPES: &[&str] = &["\\n", "\\u0040", "\\\"", "\\\\", "\\/"];
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            // xorshift64*: deterministic, so a failure names its seed
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+        }
+    }
+
+    fn string(rng: &mut Rng, escapes: bool) -> String {
+        let mut s = String::new();
+        for _ in 0..rng.below(5) {
+            s.push_str(PIECES[rng.below(PIECES.len())]);
+            if escapes && rng.below(6) == 0 {
+                s.push_str(ESCAPES[rng.below(ESCAPES.len())]);
+            }
+        }
+        s
+    }
+
+    fn value(rng: &mut Rng, depth: usize) -> String {
+        match rng.below(if depth > 2 { 3 } else { 5 }) {
+            0 => format!("\"{}\"", string(rng, true)),
+            1 => [
+                "4111111111111111",
+                "1730000000000",
+                "-1.5e3",
+                "0",
+                "true",
+                "null",
+            ][rng.below(6)]
+            .to_owned(),
+            2 => format!("\"{}\"", string(rng, false)),
+            3 => format!("[{},{}]", value(rng, depth + 1), value(rng, depth + 1)),
+            _ => object(rng, depth + 1),
+        }
+    }
+
+    fn object(rng: &mut Rng, depth: usize) -> String {
+        let members: Vec<String> = (0..1 + rng.below(6))
+            .map(|_| {
+                let key = if rng.below(4) == 0 {
+                    string(rng, false)
+                } else {
+                    KEYS[rng.below(KEYS.len())].to_owned()
+                };
+                format!("\"{key}\":{}", value(rng, depth))
+            })
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+
+    #[test]
+    fn no_literal_holds_a_quote_so_the_marks_stand_in_for_a_scan() {
+        let r = Redactor::new(&RedactConfig::default()).unwrap();
+        let (_, exact) = r.prefilter.scan_marked(b"{}", &mut Marks::default());
+        assert!(exact);
+    }
+
+    #[test]
+    fn each_strings_triggers_from_the_line_marks_equal_a_scan_of_the_string() {
+        let r = Redactor::new(&RedactConfig::default()).unwrap();
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut marks = Marks::default();
+        let mut shaped = 0;
+        for _ in 0..3_000 {
+            let parts: Vec<String> = (0..1 + rng.below(6))
+                .map(|_| string(&mut rng, false))
+                .collect();
+            let line = format!("{{\"{}\"}}", parts.join("\",\""));
+            r.prefilter.scan_marked(line.as_bytes(), &mut marks);
+            let mut start = 2;
+            for part in &parts {
+                let span = start..start + part.len();
+                let literal = marks
+                    .literals
+                    .iter()
+                    .filter(|m| span.contains(&m.start))
+                    .fold(0, |bits, m| bits | m.bits);
+                let shape = if marks.shapes.iter().any(|at| span.contains(at)) {
+                    shaped += 1;
+                    r.prefilter.shape_flags(part.as_bytes()).0
+                } else {
+                    0
+                };
+                let alone = r.prefilter.scan(part.as_bytes());
+                assert_eq!(Flags(literal | shape), alone, "{part:?} in {line:?}");
+                start = span.end + 3;
+            }
+        }
+        assert!(
+            shaped > 1_000,
+            "only {shaped} strings had a byte-class mark"
+        );
+    }
+
+    #[test]
+    fn the_walk_with_marks_redacts_exactly_as_the_walk_that_scans_every_string() {
+        let with = Redactor::new(&RedactConfig::default()).unwrap();
+        let without = Redactor::new(&RedactConfig::default()).unwrap();
+        let mut rng = Rng(0x0ddc_0ffe_e000_0002);
+        let mut marks = Marks::default();
+        let mut changed = 0;
+        for _ in 0..5_000 {
+            let line = object(&mut rng, 0);
+            let (flags, exact) = with.prefilter.scan_marked(line.as_bytes(), &mut marks);
+            assert!(exact);
+            let a = with.redact_json_text(&line, flags, Some(&marks));
+            let b = without.redact_json_text(&line, flags, None);
+            assert_eq!(a, b, "{line}");
+            changed += usize::from(matches!(a, Ok(Some(_))));
+        }
+        // the lines must exercise redaction, not only pass through
+        assert!(changed > 2_500, "only {changed} of 5,000 lines changed");
+        assert_eq!(with.counters().per_rule, without.counters().per_rule);
     }
 }

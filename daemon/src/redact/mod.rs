@@ -229,7 +229,8 @@ impl Redactor {
             out.push_str(&text);
             return;
         }
-        let flags = self.prefilter.scan(text.as_bytes());
+        let mut marks = prefilter::Marks::default();
+        let (flags, marks_exact) = self.prefilter.scan_marked(text.as_bytes(), &mut marks);
         let custom_hit = self
             .custom_set
             .as_ref()
@@ -249,7 +250,9 @@ impl Redactor {
             first,
             Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
         );
-        let redacted = match json.then(|| self.redact_json_text(body, flags)) {
+        // the marks are offsets into `text`; with a byte-order mark stripped, scan each string
+        let marks = (marks_exact && bom.is_empty()).then_some(&marks);
+        let redacted = match json.then(|| self.redact_json_text(body, flags, marks)) {
             Some(Ok(Some(new))) => Cow::Owned(format!("{bom}{new}")),
             Some(Ok(None)) => Cow::Borrowed(text.as_ref()),
             Some(Err(NotJson)) | None => self.redact_text(&text),

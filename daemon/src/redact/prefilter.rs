@@ -163,6 +163,27 @@ const fn mask_tables() -> Masks {
 
 static MASKS: Masks = mask_tables();
 
+/// One literal trigger found in a line: where it starts and the bits it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// Byte offset of the literal's first byte in the scanned text.
+    pub start: usize,
+    /// The trigger bits of that literal.
+    pub bits: u32,
+}
+
+/// Where a line's triggers are, in order, so that the JSON walk can tell which of its strings
+/// hold one without scanning each string again.
+#[derive(Debug, Default)]
+pub struct Marks {
+    /// Every literal trigger.
+    pub literals: Vec<Mark>,
+    /// The first byte of each stretch where a digit run or a mixed token had reached its
+    /// threshold ([`MIN_DIGITS`], [`entropy::MIN_LEN`]). A quote ends both, so a string whose
+    /// own byte-class pass sets a bit holds one of these.
+    pub shapes: Vec<usize>,
+}
+
 /// The literal triggers and the byte-class scan, built once.
 #[derive(Debug)]
 pub struct Prefilter {
@@ -170,6 +191,9 @@ pub struct Prefilter {
     stems: AhoCorasick,
     bits: Vec<u32>,
     ip: bool,
+    /// No literal holds a `"`, so the literals found in a whole JSON line are exactly those
+    /// a scan of each of its unescaped strings alone would find (see [`Prefilter::scan_marked`]).
+    marks_exact: bool,
 }
 
 impl Prefilter {
@@ -218,6 +242,7 @@ impl Prefilter {
             let phone = ["tel", "phone", "mobile", "fax"].contains(&stem.as_str());
             bits.push(Flags::KEY | if phone { Flags::PHONE_WORD } else { 0 });
         }
+        let marks_exact = !pats.iter().any(|p| p.contains('"'));
         let literals = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -232,6 +257,7 @@ impl Prefilter {
             stems,
             bits,
             ip,
+            marks_exact,
         })
     }
 
@@ -243,7 +269,34 @@ impl Prefilter {
         for m in self.literals.find_iter(bytes) {
             flags |= self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
         }
-        Flags(flags | self.shape(bytes))
+        Flags(flags | self.shape::<false>(bytes, &mut Vec::new()))
+    }
+
+    /// [`Prefilter::scan`], also recording where the triggers are in `marks`. Returns whether
+    /// the literal marks can stand in for a scan of a string: no literal holds a `"`, so the
+    /// automaton is back at its start state after each quote and no match spans one; the
+    /// matches inside an unescaped JSON string are then the ones a scan of that string alone
+    /// finds.
+    pub fn scan_marked(&self, bytes: &[u8], marks: &mut Marks) -> (Flags, bool) {
+        marks.literals.clear();
+        marks.shapes.clear();
+        let mut flags = 0u32;
+        for m in self.literals.find_iter(bytes) {
+            let bits = self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
+            flags |= bits;
+            marks.literals.push(Mark {
+                start: m.start(),
+                bits,
+            });
+        }
+        let shape = self.shape::<true>(bytes, &mut marks.shapes);
+        (Flags(flags | shape), self.marks_exact)
+    }
+
+    /// The byte-class triggers of `bytes` alone (digit runs, long tokens, IP shapes): what
+    /// [`Prefilter::scan`] adds to the literal triggers.
+    pub fn shape_flags(&self, bytes: &[u8]) -> Flags {
+        Flags(self.shape::<false>(bytes, &mut Vec::new()))
     }
 
     /// Whether a normalized key contains a key stem (no key rule can own it otherwise).
@@ -251,21 +304,22 @@ impl Prefilter {
         self.stems.is_match(norm)
     }
 
-    fn shape(&self, bytes: &[u8]) -> u32 {
+    /// The byte-class pass; with `MARK`, the start of each stretch of bytes where a threshold
+    /// is reached goes into `hits` (a rarely taken branch, so the plain scan stays branch-free).
+    fn shape<const MARK: bool>(&self, bytes: &[u8], hits: &mut Vec<usize>) -> u32 {
         // branch-free run lengths: digits joined by at most two separators, and base64 runs
         let mut digits = 0u32;
         let mut seps = 0u32;
         let mut max_digits = 0u32;
-        // the current entropy-rule token: its length and the classes seen in it; its longest
-        // length also stands in for the base64 run of an AWS secret key (token bytes are a
-        // superset of base64 bytes, and the AWS scanner checks the exact run itself)
         // the current token's length in bits 8.., its classes in bits 0..8; the longest mixed
         // token so far (it also stands in for the base64 run of an AWS secret key, which is
         // mixed, and whose exact run the AWS scanner checks itself)
         let m = &MASKS;
         let mut tok = 0u32;
         let mut max_mixed = 0u32;
-        for &b in bytes {
+        let long_token = (entropy::MIN_LEN as u32) << 8;
+        let mut last_hit = usize::MAX - 1;
+        for (i, &b) in bytes.iter().enumerate() {
             let c = CLASS[b as usize];
             // all-ones when the class bit is set, zero otherwise (no multiplies, no branches)
             let digit = m.digit[b as usize];
@@ -275,7 +329,14 @@ impl Prefilter {
             digits = (digits + (digit & 1)) & keep;
             max_digits = max_digits.max(digits);
             tok = ((tok + 256) | u32::from(c)) & m.token[b as usize];
-            max_mixed = max_mixed.max(tok & m.mixed[(tok & 0xff) as usize]);
+            let mixed = tok & m.mixed[(tok & 0xff) as usize];
+            max_mixed = max_mixed.max(mixed);
+            if MARK && (digits >= MIN_DIGITS) | (mixed >= long_token) {
+                if i != last_hit.wrapping_add(1) {
+                    hits.push(i);
+                }
+                last_hit = i;
+            }
         }
         let mut flags = 0u32;
         if max_digits >= MIN_DIGITS {

@@ -84,7 +84,19 @@ impl Redactor {
         if s.is_empty() {
             return Cow::Borrowed(s);
         }
-        let flags = self.prefilter.scan(s.as_bytes());
+        self.redact_text_flagged(s, key, self.prefilter.scan(s.as_bytes()))
+    }
+
+    /// [`Redactor::redact_text_in`] with the prefilter's triggers of `s` already known.
+    pub(crate) fn redact_text_flagged<'a>(
+        &self,
+        s: &'a str,
+        key: &[u8],
+        flags: Flags,
+    ) -> Cow<'a, str> {
+        if s.is_empty() {
+            return Cow::Borrowed(s);
+        }
         if flags.is_empty() && self.custom.is_empty() {
             return Cow::Borrowed(s);
         }

@@ -37,8 +37,8 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
     if let Some(text) = log_value.as_deref() {
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
-            if let Ok(TopKeys(keys)) = serde_json::from_str::<TopKeys>(trimmed) {
-                present.extend(keys.into_iter().map(Cow::Owned));
+            if let Ok(TopKeys(keys)) = serde_json::from_str::<TopKeys<'_>>(trimmed) {
+                present.extend(keys.into_iter().map(|KeyText(key)| key));
                 body = Some(trimmed);
             }
         }
@@ -107,22 +107,22 @@ fn write_json_string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// The top-level keys of a JSON object (and proof that it is one), without its values.
-struct TopKeys(Vec<String>);
+struct TopKeys<'a>(Vec<KeyText<'a>>);
 
-impl<'de> serde::Deserialize<'de> for TopKeys {
+impl<'de> serde::Deserialize<'de> for TopKeys<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Keys;
         impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = TopKeys;
+            type Value = TopKeys<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<TopKeys, A::Error> {
+            ) -> Result<TopKeys<'de>, A::Error> {
                 let mut keys = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(key) = map.next_key::<KeyText<'de>>()? {
                     map.next_value::<Valid>()?;
                     keys.push(key);
                 }
@@ -130,6 +130,29 @@ impl<'de> serde::Deserialize<'de> for TopKeys {
             }
         }
         deserializer.deserialize_map(Keys)
+    }
+}
+
+/// A JSON object key, borrowed from the line when it has no escapes. (serde's own `Cow<str>`
+/// always copies, an allocation per key per line.)
+struct KeyText<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for KeyText<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = KeyText<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyText<'de>, E> {
+                Ok(KeyText(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyText<'de>, E> {
+                Ok(KeyText(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -175,7 +198,7 @@ impl<'de> serde::Deserialize<'de> for Valid {
                 self,
                 mut map: A,
             ) -> Result<Valid, A::Error> {
-                while map.next_key::<std::borrow::Cow<'de, str>>()?.is_some() {
+                while map.next_key::<KeyText<'de>>()?.is_some() {
                     map.next_value::<Valid>()?;
                 }
                 Ok(Valid)
