@@ -38,11 +38,12 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
             if let Ok(TopKeys(keys)) = serde_json::from_str::<TopKeys<'_>>(trimmed) {
-                present.extend(keys.into_iter().map(|KeyText(key)| key));
+                present = keys;
                 body = Some(trimmed);
             }
         }
     }
+    present.reserve(event.record.len() + 2);
     let has = |present: &[Cow<'_, str>], key: &str| present.iter().any(|k| k == key);
     out.push(b'{');
     let mut first = true;
@@ -107,7 +108,7 @@ fn write_json_string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// The top-level keys of a JSON object (and proof that it is one), without its values.
-struct TopKeys<'a>(Vec<KeyText<'a>>);
+struct TopKeys<'a>(Vec<Cow<'a, str>>);
 
 impl<'de> serde::Deserialize<'de> for TopKeys<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -121,8 +122,9 @@ impl<'de> serde::Deserialize<'de> for TopKeys<'de> {
                 self,
                 mut map: A,
             ) -> Result<TopKeys<'de>, A::Error> {
-                let mut keys = Vec::new();
-                while let Some(key) = map.next_key::<KeyText<'de>>()? {
+                // room for a log line's keys and the record's fields, grown once at most
+                let mut keys = Vec::with_capacity(32);
+                while let Some(KeyText(key)) = map.next_key::<KeyText<'de>>()? {
                     map.next_value::<Valid>()?;
                     keys.push(key);
                 }
@@ -271,7 +273,8 @@ fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>, keys: Keys) {
         }
         ValueRef::F32(f) => write_float(out, f64::from(*f)),
         ValueRef::F64(f) => write_float(out, *f),
-        ValueRef::String(_) | ValueRef::Binary(_) => write_json_string(out, &text_of(value)),
+        ValueRef::String(_) => write_json_string(out, &text_cow(value)),
+        ValueRef::Binary(b) => write_json_string(out, &String::from_utf8_lossy(b)),
         ValueRef::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
