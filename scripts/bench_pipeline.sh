@@ -5,6 +5,7 @@
 # Prints lines per CPU-second (user + sys) and peak RSS from /usr/bin/time -v.
 # SOURCE=forward: the same lines arrive instead as Fluent forward PackedForward chunks
 # (scripts/forward_w1.py, FireLens-style records) on the fluent source's TCP port.
+# OUT_COPY=PATH keeps the file sink's output there (to compare what two runs shipped).
 #   [SOURCE=file|forward] scripts/bench_pipeline.sh [W1_FILE] [SIDECAR_BINARY]
 set -euo pipefail
 W1="${1:-/tmp/w1.ndjson}"
@@ -61,7 +62,10 @@ cpu = user + sys_
 print(f"lines={lines} cpu_s={cpu:.2f} (user {user:.2f} + sys {sys_:.2f}) wall={wall} "
       f"lines_per_cpu_s={lines / cpu:,.0f} peak_rss_mb={rss / 1024:.1f}")
 PY
-if [ -f "$WORK/out/logs.ndjson" ]; then echo "lines out: $(wc -l < "$WORK/out/logs.ndjson")"; fi
+if [ -f "$WORK/out/logs.ndjson" ]; then
+  echo "lines out: $(wc -l < "$WORK/out/logs.ndjson")"
+  if [ -n "${OUT_COPY:-}" ]; then cp "$WORK/out/logs.ndjson" "$OUT_COPY"; fi
+fi
 if [ "${REQUESTS:-0}" != "0" ]; then
   python3 -c "b,r=$BYTES,$REQUESTS; print(f'PutLogEvents calls={r:.0f} avg_batch_bytes={b/r:,.0f} fill={100*b/r/1048576:.1f}% of 1 MiB')"
 fi

@@ -15,6 +15,7 @@ import time
 import msgpack
 
 CHUNK_RECORDS = 1000
+TAG = "server.stdout"
 METADATA = {
     "container_id": "5b1c0ffee",
     "container_name": "/ecs-aistudio-server-1",
@@ -35,10 +36,10 @@ def main():
         for line in lines:
             entries.append(msgpack.packb([now, dict(metadata, log=line.rstrip("\n"))]))
             if len(entries) == CHUNK_RECORDS:
-                frames.append(msgpack.packb(["server.stdout", b"".join(entries)]))
+                frames.append(msgpack.packb([TAG, b"".join(entries)]))
                 entries = []
     if entries:
-        frames.append(msgpack.packb(["server.stdout", b"".join(entries)]))
+        frames.append(msgpack.packb([TAG, b"".join(entries)]))
     sock = socket.create_connection(("127.0.0.1", port))
     for frame in frames:
         sock.sendall(frame)

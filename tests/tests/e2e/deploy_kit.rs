@@ -567,9 +567,10 @@ fn deploy_sidecar_config_is_valid_for_the_binary() {
 
 #[test]
 fn dockerfiles_are_multi_stage_slim_and_non_root() {
-    for (file, bin) in [
-        ("deploy/Dockerfile.server", "aistudio-server"),
-        ("deploy/Dockerfile.sidecar", "aistudio-sidecar"),
+    // the sidecar image is built with the `dist` profile (LTO), the server's with `--release`
+    for (file, bin, profile) in [
+        ("deploy/Dockerfile.server", "aistudio-server", "release"),
+        ("deploy/Dockerfile.sidecar", "aistudio-sidecar", "dist"),
     ] {
         let text = read(file);
         let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
@@ -583,7 +584,16 @@ fn dockerfiles_are_multi_stage_slim_and_non_root() {
                 || froms[froms.len() - 1].contains("distroless")
         );
         assert!(text.contains(&format!("--bin {bin}")) && text.contains("--locked"));
-        assert!(text.contains(&format!("COPY --from=build /src/target/release/{bin}")));
+        let flag = if profile == "release" {
+            "--release".to_owned()
+        } else {
+            format!("--profile {profile}")
+        };
+        assert!(
+            text.contains(&format!("cargo build {flag} --locked")),
+            "{file}"
+        );
+        assert!(text.contains(&format!("COPY --from=build /src/target/{profile}/{bin}")));
         let user = text.lines().rfind(|l| l.starts_with("USER ")).unwrap();
         assert!(
             !user.contains("root") && !user.contains(" 0"),

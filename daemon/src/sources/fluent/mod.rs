@@ -3,6 +3,7 @@
 //! protocol v1 (all four event modes, EventTime), acks once the pipeline accepted the events.
 
 mod auth;
+mod body;
 mod config;
 mod connection;
 mod frame;

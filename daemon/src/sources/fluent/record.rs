@@ -37,7 +37,7 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
     if let Some(text) = log_value.as_deref() {
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
-            if let Ok(TopKeys(keys)) = serde_json::from_str::<TopKeys<'_>>(trimmed) {
+            if let Some(keys) = super::body::object_keys(trimmed) {
                 present = keys;
                 body = Some(trimmed);
             }
@@ -105,109 +105,6 @@ fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
-}
-
-/// The top-level keys of a JSON object (and proof that it is one), without its values.
-struct TopKeys<'a>(Vec<Cow<'a, str>>);
-
-impl<'de> serde::Deserialize<'de> for TopKeys<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = TopKeys<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<TopKeys<'de>, A::Error> {
-                // room for a log line's keys and the record's fields, grown once at most
-                let mut keys = Vec::with_capacity(32);
-                while let Some(KeyText(key)) = map.next_key::<KeyText<'de>>()? {
-                    map.next_value::<Valid>()?;
-                    keys.push(key);
-                }
-                Ok(TopKeys(keys))
-            }
-        }
-        deserializer.deserialize_map(Keys)
-    }
-}
-
-/// A JSON object key, borrowed from the line when it has no escapes. (serde's own `Cow<str>`
-/// always copies, an allocation per key per line.)
-struct KeyText<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for KeyText<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl<'de> serde::de::Visitor<'de> for Text {
-            type Value = KeyText<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyText<'de>, E> {
-                Ok(KeyText(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyText<'de>, E> {
-                Ok(KeyText(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(Text)
-    }
-}
-
-/// Any JSON value, checked as a `serde_json::Value` would be and discarded. `IgnoredAny`
-/// only scans, so it let `1e999` through, a number no JSON reader takes (the fuzzer found
-/// it): the body is copied into the line as it is, so it must parse everywhere.
-struct Valid;
-
-impl<'de> serde::Deserialize<'de> for Valid {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Any;
-        impl<'de> serde::de::Visitor<'de> for Any {
-            type Value = Valid;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_unit<E>(self) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Valid, A::Error> {
-                while seq.next_element::<Valid>()?.is_some() {}
-                Ok(Valid)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Valid, A::Error> {
-                while map.next_key::<KeyText<'de>>()?.is_some() {
-                    map.next_value::<Valid>()?;
-                }
-                Ok(Valid)
-            }
-        }
-        deserializer.deserialize_any(Any)
-    }
 }
 
 /// A string (borrowed when it is valid UTF-8) or anything else as its text.
@@ -342,8 +239,8 @@ mod tests {
     #[test]
     fn bodies_and_floats_are_written_so_every_json_reader_takes_them() {
         // `1e999` scans as JSON but parses nowhere: such a body is the message, not fields.
-        assert!(serde_json::from_str::<TopKeys>(r#"{"a":1e999}"#).is_err());
-        assert!(serde_json::from_str::<TopKeys>(r#"{"a":[1.5,{"b":null}]}"#).is_ok());
+        assert!(super::super::body::object_keys(r#"{"a":1e999}"#).is_none());
+        assert!(super::super::body::object_keys(r#"{"a":[1.5,{"b":null}]}"#).is_some());
         let mut out = Vec::new();
         write_float(&mut out, f64::MIN);
         let back: f64 = serde_json::from_slice(&out).unwrap();
