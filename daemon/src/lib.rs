@@ -27,6 +27,8 @@ mod shutdown;
 mod sinks;
 mod sources;
 mod telemetry;
+#[cfg(test)]
+mod test_rng;
 mod topology;
 
 #[cfg(feature = "testing")]

@@ -16,6 +16,7 @@ const DAEMON_LAYERS: &[(&str, u8)] = &[
     ("fingerprint", 0),
     ("cut", 0),
     ("shutdown", 0),
+    ("test_rng", 0),
     // ...and the daemon's own telemetry, which counts in their terms
     ("telemetry", 1),
     // the redaction engine, which decoding and the API build on

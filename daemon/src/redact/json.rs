@@ -501,6 +501,7 @@ impl Redactor {
 mod tests {
     use super::super::prefilter::{Flags, Marks};
     use super::super::{RedactConfig, Redactor};
+    use crate::test_rng::TestRng;
 
     /// Pieces that trip every trigger, alone or glued together.
     const PIECES: &[&str] = &[
@@ -559,18 +560,7 @@ mod tests {
     /// Escapes a string may hold (the walk scans those strings decoded, without marks).
     const ESCAPES: &[&str] = &["\\n", "\\u0040", "\\\"", "\\\\", "\\/"];
 
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            // xorshift64*: deterministic, so a failure names its seed
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
-        }
-    }
-
-    fn string(rng: &mut Rng, escapes: bool) -> String {
+    fn string(rng: &mut TestRng, escapes: bool) -> String {
         let mut s = String::new();
         for _ in 0..rng.below(5) {
             s.push_str(PIECES[rng.below(PIECES.len())]);
@@ -581,7 +571,7 @@ mod tests {
         s
     }
 
-    fn value(rng: &mut Rng, depth: usize) -> String {
+    fn value(rng: &mut TestRng, depth: usize) -> String {
         match rng.below(if depth > 2 { 3 } else { 5 }) {
             0 => format!("\"{}\"", string(rng, true)),
             1 => [
@@ -599,7 +589,7 @@ mod tests {
         }
     }
 
-    fn object(rng: &mut Rng, depth: usize) -> String {
+    fn object(rng: &mut TestRng, depth: usize) -> String {
         let members: Vec<String> = (0..1 + rng.below(6))
             .map(|_| {
                 let key = if rng.below(4) == 0 {
@@ -623,7 +613,7 @@ mod tests {
     #[test]
     fn each_strings_triggers_from_the_line_marks_equal_a_scan_of_the_string() {
         let r = Redactor::new(&RedactConfig::default()).unwrap();
-        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut rng = TestRng(0x5eed_1234_abcd_0001);
         let mut marks = Marks::default();
         let mut shaped = 0;
         for _ in 0..3_000 {
@@ -661,7 +651,7 @@ mod tests {
     fn the_walk_with_marks_redacts_exactly_as_the_walk_that_scans_every_string() {
         let with = Redactor::new(&RedactConfig::default()).unwrap();
         let without = Redactor::new(&RedactConfig::default()).unwrap();
-        let mut rng = Rng(0x0ddc_0ffe_e000_0002);
+        let mut rng = TestRng(0x0ddc_0ffe_e000_0002);
         let mut marks = Marks::default();
         let mut changed = 0;
         for _ in 0..5_000 {

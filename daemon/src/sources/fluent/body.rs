@@ -296,6 +296,7 @@ impl<'de> serde::Deserialize<'de> for Valid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::TestRng;
 
     /// Pieces of JSON text, valid and not, glued into candidate bodies.
     const PIECES: &[&str] = &[
@@ -338,17 +339,7 @@ mod tests {
         "[1,2]",
     ];
 
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
-        }
-    }
-
-    fn valid_value(rng: &mut Rng, depth: usize) -> String {
+    fn valid_value(rng: &mut TestRng, depth: usize) -> String {
         match rng.below(if depth > 3 { 4 } else { 6 }) {
             0 => format!("\"{}\"", ["", "info", "a b", "x\\\"y", "é✓"][rng.below(5)]),
             1 => ["0", "-1", "3.25", "1730000000000", "1e3", "-0.0"][rng.below(6)].to_owned(),
@@ -365,7 +356,7 @@ mod tests {
         }
     }
 
-    fn valid_object(rng: &mut Rng, depth: usize) -> String {
+    fn valid_object(rng: &mut TestRng, depth: usize) -> String {
         let members: Vec<String> = (0..rng.below(5))
             .map(|_| {
                 let key = ["level", "msg", "tag", "timestamp", "k\\u0041", "a"][rng.below(6)];
@@ -377,7 +368,7 @@ mod tests {
 
     #[test]
     fn the_quick_scan_answers_only_as_serde_json_does() {
-        let mut rng = Rng(0x5eed_b0d1_0000_0001);
+        let mut rng = TestRng(0x5eed_b0d1_0000_0001);
         let (mut quick, mut valid) = (0, 0);
         for n in 0..40_000 {
             let text = if n % 2 == 0 {
