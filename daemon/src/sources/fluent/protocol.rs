@@ -118,9 +118,29 @@ fn packed_forward(
     } else {
         packed
     };
+    let acked = options.chunk.is_some();
     while !rest.is_empty() {
-        let entry = read(&mut rest)?;
-        emit_entry(tag, &entry, options.chunk.is_some(), &mut on_event)?;
+        // `[time, record]`: the pair's header read here, so no vector is built for it
+        let at = rest;
+        match rmp::decode::read_array_len(&mut rest) {
+            Ok(len) if len >= 2 => {
+                let time = read(&mut rest)?;
+                if !is_time(&time) {
+                    return Err(ProtocolError::Shape("an entry is not [time, record]"));
+                }
+                let record = read(&mut rest)?;
+                for _ in 2..len {
+                    read(&mut rest)?;
+                }
+                emit(tag, &time, &record, acked, &mut on_event)?;
+            }
+            // anything else takes the general path, which names what is wrong with it
+            _ => {
+                rest = at;
+                let entry = read(&mut rest)?;
+                emit_entry(tag, &entry, acked, &mut on_event)?;
+            }
+        }
     }
     Ok(options)
 }
