@@ -14,5 +14,6 @@ SH
 chmod +x "$WORK/sidecar"
 "$(dirname "$0")/bench_pipeline.sh" "$FILE" "$WORK/sidecar" | grep -v lines_per_cpu_s || true
 TOTAL=$(callgrind_annotate "$WORK/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/{print $1}')
-echo "lines=$(wc -l < "$FILE") instructions=$TOTAL per_line=$(python3 -c "print(f'{int(\"${TOTAL//,/}\") / $(wc -l < "$FILE"):,.0f}')")"
+LINES=$(wc -l < "$FILE")
+echo "lines=$LINES instructions=$TOTAL per_line=$(( ${TOTAL//,/} / LINES ))"
 rm -rf "$WORK"

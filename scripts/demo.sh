@@ -29,8 +29,8 @@ if [ "${1:-}" = "--emulator" ]; then
   emulator=1
   shift
 fi
-# The `demo` profile (Cargo.toml): optimised at level 1, no debug info; about a third less
-# compile work than `--release`, which stays the build for the images and the benchmarks.
+# The `demo` profile (Cargo.toml): optimised at level 1, no debug info, quicker to build than
+# `--release` (README: the measured times); the images and the benchmarks use their own.
 cargo build --profile demo -p server --bin aistudio-server -p daemon --bin aistudio-sidecar \
   -p demo --bin aistudio-demo
 bin="${CARGO_TARGET_DIR:-target}/demo"

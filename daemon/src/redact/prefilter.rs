@@ -263,13 +263,7 @@ impl Prefilter {
 
     /// All triggers present in `bytes`.
     pub fn scan(&self, bytes: &[u8]) -> Flags {
-        let mut flags = 0u32;
-        // non-overlapping is enough: only `key` and `eyJ` can overlap (`keyJ`), and a JWT glued
-        // to a word is no match for its rule anyway
-        for m in self.literals.find_iter(bytes) {
-            flags |= self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
-        }
-        Flags(flags | self.shape::<false>(bytes, &mut Vec::new()))
+        self.scan_with::<false>(bytes, &mut Marks::default())
     }
 
     /// [`Prefilter::scan`], also recording where the triggers are in `marks`. Returns whether
@@ -280,17 +274,25 @@ impl Prefilter {
     pub fn scan_marked(&self, bytes: &[u8], marks: &mut Marks) -> (Flags, bool) {
         marks.literals.clear();
         marks.shapes.clear();
+        (self.scan_with::<true>(bytes, marks), self.marks_exact)
+    }
+
+    /// Both passes; with `MARK`, where each trigger is goes into `marks`.
+    fn scan_with<const MARK: bool>(&self, bytes: &[u8], marks: &mut Marks) -> Flags {
         let mut flags = 0u32;
+        // non-overlapping is enough: only `key` and `eyJ` can overlap (`keyJ`), and a JWT glued
+        // to a word is no match for its rule anyway
         for m in self.literals.find_iter(bytes) {
             let bits = self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
             flags |= bits;
-            marks.literals.push(Mark {
-                start: m.start(),
-                bits,
-            });
+            if MARK {
+                marks.literals.push(Mark {
+                    start: m.start(),
+                    bits,
+                });
+            }
         }
-        let shape = self.shape::<true>(bytes, &mut marks.shapes);
-        (Flags(flags | shape), self.marks_exact)
+        Flags(flags | self.shape::<MARK>(bytes, &mut marks.shapes))
     }
 
     /// The byte-class triggers of `bytes` alone (digit runs, long tokens, IP shapes): what

@@ -81,9 +81,6 @@ impl Redactor {
     /// [`Redactor::redact_text`] of the value of JSON key `key` (raw, empty for none): the
     /// `high_entropy` rule leaves the values of id keys (`requestId`, `nextToken`) alone.
     pub(crate) fn redact_text_in<'a>(&self, s: &'a str, key: &[u8]) -> Cow<'a, str> {
-        if s.is_empty() {
-            return Cow::Borrowed(s);
-        }
         self.redact_text_flagged(s, key, self.prefilter.scan(s.as_bytes()))
     }
 

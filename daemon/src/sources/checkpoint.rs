@@ -180,16 +180,15 @@ impl Checkpoints {
             path: path.to_path_buf(),
         };
         // The ranges done ahead carry over only when resuming where that checkpoint stopped.
-        let carried = match self.saved.remove(&id) {
+        let mut carried: Vec<(u64, u64)> = match self.saved.remove(&id) {
             Some(saved) if self.resumes(&saved, head) == Some(offset) => saved
                 .done_ahead
                 .into_iter()
                 .filter(|&(start, end)| start >= offset && end > start)
-                .collect::<Vec<_>>(),
+                .collect(),
             _ => Vec::new(),
         };
         // in order, as `fold_carried` and the reader's skips take them
-        let mut carried = carried;
         carried.sort_unstable();
         let mut tracked = Tracked {
             checkpoint,

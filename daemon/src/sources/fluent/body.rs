@@ -34,32 +34,20 @@ pub fn serde_keys(text: &str) -> Option<Vec<Cow<'_, str>>> {
 /// arrays and objects, nested at most [`MAX_QUICK_DEPTH`]; `None` means "ask serde_json".
 fn quick_keys(text: &str) -> Option<Vec<Cow<'_, str>>> {
     let b = text.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
+    let root = skip_ws(b, 0);
+    if b.get(root) != Some(&b'{') {
         return None;
     }
     // room for a log line's keys and the record's fields, grown once at most
     let mut keys = Vec::with_capacity(32);
     // open containers: true for an object
     let mut stack: Vec<bool> = Vec::with_capacity(8);
-    stack.push(true);
-    i += 1;
-    i = skip_ws(b, i);
-    if b.get(i) == Some(&b'}') {
-        stack.pop();
-        i += 1;
-    } else {
-        i = member(b, i, &mut stack, Some(&mut keys), text)?;
-    }
+    let mut i = value(text, root, &mut stack, &mut keys)?;
     while let Some(&is_object) = stack.last() {
         i = skip_ws(b, i);
         match *b.get(i)? {
-            b',' if is_object => {
-                let top = stack.len() == 1;
-                let into = if top { Some(&mut keys) } else { None };
-                i = member(b, skip_ws(b, i + 1), &mut stack, into, text)?;
-            }
-            b',' => i = value(b, skip_ws(b, i + 1), &mut stack)?,
+            b',' if is_object => i = member(text, skip_ws(b, i + 1), &mut stack, &mut keys)?,
+            b',' => i = value(text, skip_ws(b, i + 1), &mut stack, &mut keys)?,
             b'}' if is_object => {
                 stack.pop();
                 i += 1;
@@ -74,27 +62,34 @@ fn quick_keys(text: &str) -> Option<Vec<Cow<'_, str>>> {
     (skip_ws(b, i) == b.len()).then_some(keys)
 }
 
-/// One `"key": value` at `i`; the key goes into `keys` when given (the top level).
+/// One `"key": value` at `i` of the object on top of `stack`; the key goes into `keys` when
+/// that object is the root.
 fn member<'a>(
-    b: &[u8],
+    text: &'a str,
     i: usize,
     stack: &mut Vec<bool>,
-    keys: Option<&mut Vec<Cow<'a, str>>>,
-    text: &'a str,
+    keys: &mut Vec<Cow<'a, str>>,
 ) -> Option<usize> {
+    let b = text.as_bytes();
     let (start, end) = string(b, i)?;
-    if let Some(keys) = keys {
+    if stack.len() == 1 {
         keys.push(Cow::Borrowed(text.get(start..end)?));
     }
     let i = skip_ws(b, end + 1);
     if b.get(i) != Some(&b':') {
         return None;
     }
-    value(b, skip_ws(b, i + 1), stack)
+    value(text, skip_ws(b, i + 1), stack, keys)
 }
 
 /// One value at `i`; an opened container is pushed and its first member or element read.
-fn value(b: &[u8], i: usize, stack: &mut Vec<bool>) -> Option<usize> {
+fn value<'a>(
+    text: &'a str,
+    i: usize,
+    stack: &mut Vec<bool>,
+    keys: &mut Vec<Cow<'a, str>>,
+) -> Option<usize> {
+    let b = text.as_bytes();
     match *b.get(i)? {
         b'"' => string(b, i).map(|(_, end)| end + 1),
         open @ (b'{' | b'[') => {
@@ -109,9 +104,9 @@ fn value(b: &[u8], i: usize, stack: &mut Vec<bool>) -> Option<usize> {
             }
             stack.push(is_object);
             if is_object {
-                member(b, j, stack, None, "")
+                member(text, j, stack, keys)
             } else {
-                value(b, j, stack)
+                value(text, j, stack, keys)
             }
         }
         b'-' | b'0'..=b'9' => number(b, i),

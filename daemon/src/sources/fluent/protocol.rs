@@ -8,6 +8,8 @@ use rmpv::ValueRef;
 /// Deepest nesting accepted in a frame or a record: a log record is a few levels deep, and the
 /// bound keeps the recursive decoder far from the end of a task's stack.
 const MAX_DEPTH: usize = 64;
+/// What is wrong with an entry of a Forward or PackedForward message that is not a pair.
+const NOT_AN_ENTRY: &str = "an entry is not [time, record]";
 /// The msgpack extension type of EventTime (the specification's "EventTime Ext Format").
 const EVENT_TIME_EXT: i8 = 0;
 
@@ -126,7 +128,7 @@ fn packed_forward(
             Ok(len) if len >= 2 => {
                 let time = read(&mut rest)?;
                 if !is_time(&time) {
-                    return Err(ProtocolError::Shape("an entry is not [time, record]"));
+                    return Err(ProtocolError::Shape(NOT_AN_ENTRY));
                 }
                 let record = read(&mut rest)?;
                 for _ in 2..len {
@@ -175,7 +177,7 @@ fn emit_entry<'a>(
         ValueRef::Array(pair) if pair.len() >= 2 && is_time(&pair[0]) => {
             emit(tag, &pair[0], &pair[1], acked, on_event)
         }
-        _ => Err(ProtocolError::Shape("an entry is not [time, record]")),
+        _ => Err(ProtocolError::Shape(NOT_AN_ENTRY)),
     }
 }
 
