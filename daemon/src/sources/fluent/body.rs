@@ -8,144 +8,188 @@
 
 use std::borrow::Cow;
 
-/// Nesting the quick scan follows; deeper text goes to serde_json (whose own limit is 128).
+use smallvec::SmallVec;
+
+/// Nesting the quick scan follows (one bit a level in a `u64`); deeper text goes to
+/// serde_json (whose own limit is 128).
 const MAX_QUICK_DEPTH: usize = 64;
 /// Longest number the quick scan takes: no exponent and at most this many bytes can never be
 /// out of `f64`'s range, which serde_json refuses (`1e999`).
 const MAX_QUICK_NUMBER: usize = 32;
+/// Keys held without a heap allocation: a W1 line has 9, a FireLens record adds 7.
+const INLINE_KEYS: usize = 24;
 
-/// The top-level keys of `text` when it is one JSON object (surrounding whitespace allowed),
-/// borrowed from it where they have no escapes; `None` when it is not.
-pub fn object_keys(text: &str) -> Option<Vec<Cow<'_, str>>> {
-    match quick_keys(text) {
-        Some(keys) => Some(keys),
-        None => serde_keys(text),
+/// A body's top-level keys, in order.
+pub type KeyList<'a> = SmallVec<[Cow<'a, str>; INLINE_KEYS]>;
+
+/// Whether `text` is one JSON object (surrounding whitespace allowed), with its top-level
+/// keys in `keys` when it is (borrowed from it where they have no escapes).
+pub fn object_keys_into<'a>(text: &'a str, keys: &mut KeyList<'a>) -> bool {
+    keys.clear();
+    if quick_keys(text, keys).is_some() {
+        return true;
+    }
+    keys.clear();
+    match serde_keys(text) {
+        Some(found) => {
+            keys.extend(found);
+            true
+        }
+        None => false,
     }
 }
 
+/// [`object_keys_into`], returning the keys.
+#[cfg(test)]
+pub fn object_keys(text: &str) -> Option<KeyList<'_>> {
+    let mut keys = KeyList::new();
+    object_keys_into(text, &mut keys).then_some(keys)
+}
+
 /// serde_json's answer (the reference).
-pub fn serde_keys(text: &str) -> Option<Vec<Cow<'_, str>>> {
+pub fn serde_keys(text: &str) -> Option<KeyList<'_>> {
     serde_json::from_str::<TopKeys<'_>>(text)
         .ok()
         .map(|TopKeys(keys)| keys)
 }
 
+/// What the quick scan expects at the next token.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// A value (after `:`, `[` or `,` in an array).
+    Value,
+    /// A member's key (after `{` or `,` in an object).
+    Key,
+    /// `,` or the close of the open container, or the end of the text at depth 0.
+    Next,
+}
+
 /// The quick scan: `Some` only for an object of unescaped strings, plain numbers, literals,
-/// arrays and objects, nested at most [`MAX_QUICK_DEPTH`]; `None` means "ask serde_json".
-fn quick_keys(text: &str) -> Option<Vec<Cow<'_, str>>> {
+/// arrays and objects, nested at most [`MAX_QUICK_DEPTH`], with no control byte anywhere
+/// (JSON allows tabs and newlines between tokens, but a log line has none: those go to
+/// serde_json); `None` means "ask serde_json".
+fn quick_keys<'a>(text: &'a str, keys: &mut KeyList<'a>) -> Option<()> {
     let b = text.as_bytes();
-    let root = skip_ws(b, 0);
-    if b.get(root) != Some(&b'{') {
+    // One pass without an early exit, so it compiles to vector compares; after it, spaces
+    // are the only whitespace and a string ends at its quote or a backslash.
+    if b.iter().fold(false, |seen, &c| seen | (c < 0x20)) {
         return None;
     }
-    // room for a log line's keys and the record's fields, grown once at most
-    let mut keys = Vec::with_capacity(32);
-    // open containers: true for an object
-    let mut stack: Vec<bool> = Vec::with_capacity(8);
-    let mut i = value(text, root, &mut stack, &mut keys)?;
-    while let Some(&is_object) = stack.last() {
-        i = skip_ws(b, i);
-        match *b.get(i)? {
-            b',' if is_object => i = member(text, skip_ws(b, i + 1), &mut stack, &mut keys)?,
-            b',' => i = value(text, skip_ws(b, i + 1), &mut stack, &mut keys)?,
-            b'}' if is_object => {
-                stack.pop();
-                i += 1;
-            }
-            b']' if !is_object => {
-                stack.pop();
-                i += 1;
-            }
-            _ => return None,
-        }
-    }
-    (skip_ws(b, i) == b.len()).then_some(keys)
-}
-
-/// One `"key": value` at `i` of the object on top of `stack`; the key goes into `keys` when
-/// that object is the root.
-fn member<'a>(
-    text: &'a str,
-    i: usize,
-    stack: &mut Vec<bool>,
-    keys: &mut Vec<Cow<'a, str>>,
-) -> Option<usize> {
-    let b = text.as_bytes();
-    let (start, end) = string(b, i)?;
-    if stack.len() == 1 {
-        keys.push(Cow::Borrowed(text.get(start..end)?));
-    }
-    let i = skip_ws(b, end + 1);
-    if b.get(i) != Some(&b':') {
+    let mut i = skip_spaces(b, 0);
+    if b.get(i) != Some(&b'{') {
         return None;
     }
-    value(text, skip_ws(b, i + 1), stack, keys)
-}
-
-/// One value at `i`; an opened container is pushed and its first member or element read.
-fn value<'a>(
-    text: &'a str,
-    i: usize,
-    stack: &mut Vec<bool>,
-    keys: &mut Vec<Cow<'a, str>>,
-) -> Option<usize> {
-    let b = text.as_bytes();
-    match *b.get(i)? {
-        b'"' => string(b, i).map(|(_, end)| end + 1),
-        open @ (b'{' | b'[') => {
-            if stack.len() >= MAX_QUICK_DEPTH {
-                return None;
+    let search = quote_search()?;
+    // bit `d` is set when the container open at depth `d + 1` is an object
+    let mut objects: u64 = 0;
+    let mut depth = 0usize;
+    let mut expect = Expect::Value;
+    loop {
+        i = skip_spaces(b, i);
+        match expect {
+            Expect::Key => {
+                let (start, end) = string(&search, b, i)?;
+                if depth == 1 {
+                    keys.push(Cow::Borrowed(text.get(start..end)?));
+                }
+                i = skip_spaces(b, end + 1);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                i += 1;
+                expect = Expect::Value;
             }
-            let is_object = open == b'{';
-            let close = if is_object { b'}' } else { b']' };
-            let j = skip_ws(b, i + 1);
-            if b.get(j) == Some(&close) {
-                return Some(j + 1);
+            Expect::Value => {
+                expect = Expect::Next;
+                match *b.get(i)? {
+                    b'"' => i = string(&search, b, i)?.1 + 1,
+                    open @ (b'{' | b'[') => {
+                        if depth >= MAX_QUICK_DEPTH {
+                            return None;
+                        }
+                        let is_object = open == b'{';
+                        let close = if is_object { b'}' } else { b']' };
+                        let j = skip_spaces(b, i + 1);
+                        if b.get(j) == Some(&close) {
+                            i = j + 1;
+                        } else {
+                            objects = (objects & !(1 << depth)) | (u64::from(is_object) << depth);
+                            depth += 1;
+                            i = j;
+                            expect = if is_object {
+                                Expect::Key
+                            } else {
+                                Expect::Value
+                            };
+                        }
+                    }
+                    b'-' | b'0'..=b'9' => i = number(b, i)?,
+                    b't' => i = literal(b, i, b"true")?,
+                    b'f' => i = literal(b, i, b"false")?,
+                    b'n' => i = literal(b, i, b"null")?,
+                    _ => return None,
+                }
             }
-            stack.push(is_object);
-            if is_object {
-                member(text, j, stack, keys)
-            } else {
-                value(text, j, stack, keys)
+            Expect::Next => {
+                if depth == 0 {
+                    return (i == b.len()).then_some(());
+                }
+                let is_object = objects & (1 << (depth - 1)) != 0;
+                match *b.get(i)? {
+                    b',' => {
+                        i += 1;
+                        expect = if is_object {
+                            Expect::Key
+                        } else {
+                            Expect::Value
+                        };
+                    }
+                    b'}' if is_object => {
+                        depth -= 1;
+                        i += 1;
+                    }
+                    b']' if !is_object => {
+                        depth -= 1;
+                        i += 1;
+                    }
+                    _ => return None,
+                }
             }
         }
-        b'-' | b'0'..=b'9' => number(b, i),
-        b't' => literal(b, i, b"true"),
-        b'f' => literal(b, i, b"false"),
-        b'n' => literal(b, i, b"null"),
-        _ => None,
     }
 }
 
-/// An unescaped string at `i` (on its quote): its content span. A backslash or a control
-/// byte hands the text to serde_json.
-fn string(b: &[u8], i: usize) -> Option<(usize, usize)> {
+/// The search for a string's end (`"`, or `\\` for an escape): the baseline vector unit's,
+/// built once a body. `memchr::memchr2` chooses its implementation on every call, which was
+/// a third of its cost on strings this short (callgrind, W1).
+#[cfg(target_arch = "x86_64")]
+type QuoteSearch = memchr::arch::x86_64::sse2::memchr::Two;
+#[cfg(target_arch = "aarch64")]
+type QuoteSearch = memchr::arch::aarch64::neon::memchr::Two;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn quote_search() -> Option<QuoteSearch> {
+    QuoteSearch::new(b'"', b'\\')
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+type QuoteSearch = memchr::arch::all::memchr::Two;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn quote_search() -> Option<QuoteSearch> {
+    Some(QuoteSearch::new(b'"', b'\\'))
+}
+
+/// An unescaped string at `i` (on its quote): its content span. A backslash hands the text
+/// to serde_json; control bytes were refused before the scan.
+fn string(search: &QuoteSearch, b: &[u8], i: usize) -> Option<(usize, usize)> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
     let start = i + 1;
-    // a table lookup a byte: log strings are short, too short for a vector search to pay
-    let len = b
-        .get(start..)?
-        .iter()
-        .position(|&c| STRING_STOP[c as usize])?;
-    let end = start + len;
+    let end = start + search.find(b.get(start..)?)?;
     (b[end] == b'"').then_some((start, end))
 }
-
-/// The bytes that end the quick scan of a string: its closing quote, a backslash (an escape,
-/// for serde_json) and the control bytes JSON does not allow in a string.
-static STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 /// A number without exponent, of at most [`MAX_QUICK_NUMBER`] bytes, in JSON's grammar.
 fn number(b: &[u8], i: usize) -> Option<usize> {
@@ -179,15 +223,15 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
     (b.get(i..i + word.len()) == Some(word)).then_some(i + word.len())
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while b.get(i) == Some(&b' ') {
         i += 1;
     }
     i
 }
 
 /// The top-level keys of a JSON object (and proof that it is one), without its values.
-struct TopKeys<'a>(Vec<Cow<'a, str>>);
+struct TopKeys<'a>(KeyList<'a>);
 
 impl<'de> serde::Deserialize<'de> for TopKeys<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -201,7 +245,7 @@ impl<'de> serde::Deserialize<'de> for TopKeys<'de> {
                 self,
                 mut map: A,
             ) -> Result<TopKeys<'de>, A::Error> {
-                let mut keys = Vec::with_capacity(32);
+                let mut keys = KeyList::new();
                 while let Some(KeyText(key)) = map.next_key::<KeyText<'de>>()? {
                     map.next_value::<Valid>()?;
                     keys.push(key);
@@ -292,6 +336,11 @@ impl<'de> serde::Deserialize<'de> for Valid {
 mod tests {
     use super::*;
     use crate::test_rng::TestRng;
+
+    fn quick_scan(text: &str) -> Option<KeyList<'_>> {
+        let mut keys = KeyList::new();
+        quick_keys(text, &mut keys).map(|()| keys)
+    }
 
     /// Pieces of JSON text, valid and not, glued into candidate bodies.
     const PIECES: &[&str] = &[
@@ -384,7 +433,7 @@ mod tests {
                     .map(|_| PIECES[rng.below(PIECES.len())])
                     .collect()
             };
-            let (fast, reference) = (quick_keys(&text), serde_keys(&text));
+            let (fast, reference) = (quick_scan(&text), serde_keys(&text));
             if let Some(keys) = &fast {
                 assert_eq!(Some(keys), reference.as_ref(), "{text:?}");
                 quick += 1;
@@ -416,7 +465,7 @@ mod tests {
             r#"[{"a":1}]"#,
             r#"{"a":"x"#,
         ] {
-            assert_eq!(quick_keys(text), None, "{text}");
+            assert_eq!(quick_scan(text), None, "{text}");
             assert_eq!(object_keys(text), None, "{text}");
         }
     }
@@ -424,20 +473,25 @@ mod tests {
     #[test]
     fn plain_bodies_are_taken_quickly_with_their_keys_borrowed() {
         let text = r#" {"timestamp":"2026-11-01T00:00:00.000Z","level":"info","n":-12.5,"ok":true,"a":[1,{"b":null}],"e":{}} "#;
-        let keys = quick_keys(text).unwrap();
-        assert_eq!(keys, ["timestamp", "level", "n", "ok", "a", "e"]);
+        let keys = quick_scan(text).unwrap();
+        assert_eq!(keys[..], ["timestamp", "level", "n", "ok", "a", "e"]);
         assert!(keys.iter().all(|k| matches!(k, Cow::Borrowed(_))));
-        assert_eq!(quick_keys("{}"), Some(Vec::new()));
-        // escapes and exponents go to serde_json, which takes them
-        assert_eq!(quick_keys(r#"{"k\u0041":1}"#), None);
-        assert_eq!(object_keys(r#"{"k\u0041":1e3}"#).unwrap(), ["kA"]);
+        assert_eq!(quick_scan("{}"), Some(KeyList::new()));
+        // escapes, exponents and whitespace other than spaces go to serde_json, which takes them
+        assert_eq!(quick_scan("{\"a\":\n1,\t\"b\":2}"), None);
+        assert_eq!(
+            object_keys("{\"a\":\n1,\t\"b\":2}").unwrap()[..],
+            ["a", "b"]
+        );
+        assert_eq!(quick_scan(r#"{"k\u0041":1}"#), None);
+        assert_eq!(object_keys(r#"{"k\u0041":1e3}"#).unwrap()[..], ["kA"]);
     }
 
     #[test]
     fn nesting_past_the_quick_depth_goes_to_serde_json() {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(70), "]".repeat(70));
-        assert_eq!(quick_keys(&deep), None);
-        assert_eq!(object_keys(&deep).unwrap(), ["a"]);
+        assert_eq!(quick_scan(&deep), None);
+        assert_eq!(object_keys(&deep).unwrap()[..], ["a"]);
         let too_deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
         assert_eq!(object_keys(&too_deep), None);
     }

@@ -32,15 +32,12 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
     });
     // The top-level keys already on the line, so a record field never repeats one. A line
     // has a few dozen keys at most: a list scan beats hashing them.
-    let mut present: Vec<Cow<'_, str>> = Vec::new();
+    let mut present = super::body::KeyList::new();
     let mut body: Option<&str> = None;
     if let Some(text) = log_value.as_deref() {
         let trimmed = text.trim();
-        if trimmed.starts_with('{') {
-            if let Some(keys) = super::body::object_keys(trimmed) {
-                present = keys;
-                body = Some(trimmed);
-            }
+        if trimmed.starts_with('{') && super::body::object_keys_into(trimmed, &mut present) {
+            body = Some(trimmed);
         }
     }
     present.reserve(event.record.len() + 2);
@@ -50,7 +47,7 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
     // The event's own time goes first, where the decoder looks for it, unless the app's JSON
     // line has its own.
     if !has(&present, "timestamp") {
-        write_key(out, &mut first, "timestamp");
+        write_literal_key(out, &mut first, b"\"timestamp\":");
         out.push(b'"');
         out.extend_from_slice(rfc3339(event.time_ns).as_bytes());
         out.push(b'"');
@@ -69,7 +66,7 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
             }
         }
         (None, Some(text)) => {
-            write_key(out, &mut first, "message");
+            write_literal_key(out, &mut first, b"\"message\":");
             write_json_string(out, text.strip_suffix('\n').unwrap_or(text));
             present.push(Cow::Borrowed("message"));
         }
@@ -87,7 +84,7 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
         present.push(key);
     }
     if !has(&present, "tag") {
-        write_key(out, &mut first, "tag");
+        write_literal_key(out, &mut first, b"\"tag\":");
         write_json_string(out, event.tag);
     }
     out.push(b'}');
@@ -102,7 +99,24 @@ fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     out.push(b':');
 }
 
+/// A key written as it is: `literal` is the key already quoted, with its colon.
+fn write_literal_key(out: &mut Vec<u8>, first: &mut bool, literal: &[u8]) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.extend_from_slice(literal);
+}
+
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // Text with nothing to escape (a tag, a key, most values) is copied between quotes: what
+    // serde_json writes for it, without its escape table.
+    if text.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
@@ -245,6 +259,24 @@ mod tests {
         write_float(&mut out, f64::MIN);
         let back: f64 = serde_json::from_slice(&out).unwrap();
         assert_eq!(back, f64::MIN, "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn strings_are_written_byte_for_byte_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "server.stdout",
+            "é✓ \u{2028} \u{7f}",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "nul\u{0}",
+            "line\n",
+        ] {
+            let mut ours = Vec::new();
+            write_json_string(&mut ours, text);
+            assert_eq!(ours, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]
