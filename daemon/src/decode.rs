@@ -2,7 +2,7 @@
 
 use crate::cut::boundary_cut;
 use crate::event::{Ack, LogEvent};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, TrailingMember};
 
 /// Largest message CloudWatch Logs accepts in one event (its one definition is in
 /// `aistudio_core::limits`).
@@ -35,16 +35,33 @@ impl Decoder {
     }
 
     /// Decodes one line (without its newline) read at `read_at_ms`, appending to `out`.
+    /// The redactor's view of `text`, a member some lines of a chunk end with.
+    pub fn trailing_member(&self, text: &str) -> TrailingMember {
+        self.redactor.trailing_member(text)
+    }
+
+    /// Decodes one line (without its newline) read at `read_at_ms`, appending to `out`; with
+    /// `member`, the line ends with it (it is not in its bytes).
     pub fn decode_into(
         &self,
         line: &[u8],
+        member: Option<&TrailingMember>,
         read_at_ms: i64,
         ack: Option<&Ack>,
         out: &mut Vec<LogEvent>,
     ) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // the member comes after the line's own fields: the timestamp is the line's
         let timestamp_ms = line_timestamp_ms(line).unwrap_or(read_at_ms);
-        let message = self.redactor.redact_line(line);
+        let message = match member {
+            None => self.redactor.redact_line(line),
+            Some(member) => {
+                let mut message = String::with_capacity(line.len() + member.text().len() + 16);
+                self.redactor
+                    .redact_line_with_member_into(line, member, &mut message);
+                message
+            }
+        };
         if message.len() <= self.max_message_bytes {
             out.push(LogEvent {
                 timestamp_ms,
@@ -203,11 +220,12 @@ mod tests {
         let mut out = Vec::new();
         d.decode_into(
             br#"{"timestamp":"1970-01-01T00:00:01.5Z","message":"x"}"#,
+            None,
             99,
             None,
             &mut out,
         );
-        d.decode_into(b"plain text line", 99, None, &mut out);
+        d.decode_into(b"plain text line", None, 99, None, &mut out);
         assert_eq!(out[0].timestamp_ms, 1500);
         assert_eq!(out[1].timestamp_ms, 99);
         assert_eq!(out[1].message, "plain text line");
@@ -218,7 +236,7 @@ mod tests {
         let d = decoder().with_max_message_bytes(200);
         let line: String = "é".repeat(300) + "end";
         let mut out = Vec::new();
-        d.decode_into(line.as_bytes(), 1, None, &mut out);
+        d.decode_into(line.as_bytes(), None, 1, None, &mut out);
         assert!(out.len() > 1);
         let mut joined = String::new();
         for (i, event) in out.iter().enumerate() {
@@ -238,7 +256,7 @@ mod tests {
         }
         line.push_str("card 4111 1111 1111 1111 end");
         let mut out = Vec::new();
-        d.decode_into(line.as_bytes(), 1, None, &mut out);
+        d.decode_into(line.as_bytes(), None, 1, None, &mut out);
         assert!(out.len() > 2);
         for (i, event) in out.iter().enumerate() {
             assert!(event.message.len() <= 200, "{}", event.message.len());
@@ -257,7 +275,7 @@ mod tests {
     fn invalid_utf8_and_crlf_do_not_fail() {
         let d = decoder();
         let mut out = Vec::new();
-        d.decode_into(b"bad \xff\xfe bytes\r", 5, None, &mut out);
+        d.decode_into(b"bad \xff\xfe bytes\r", None, 5, None, &mut out);
         assert_eq!(out.len(), 1);
         assert!(out[0].message.starts_with("bad "));
         assert!(!out[0].message.ends_with('\r'));

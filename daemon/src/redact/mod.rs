@@ -11,6 +11,7 @@ mod entropy;
 mod json;
 mod json_string;
 mod keys;
+mod member;
 mod numbers;
 mod patterns;
 mod prefilter;
@@ -32,6 +33,7 @@ pub use config::{
 };
 pub use counters::RedactionCounters;
 pub use json::NotJson;
+pub use member::{splice_member_bytes, TrailingMember};
 pub use patterns::{is_card_number, luhn_ok};
 pub use replace::MARKER_PREFIX;
 pub use rules::{RedactError, BUILTIN_NAMES};
@@ -212,9 +214,17 @@ impl Redactor {
     /// A JSON line stays valid JSON with its key order and formatting, only redacted values
     /// change; any other line is redacted as text; invalid UTF-8 becomes U+FFFD first.
     pub fn redact_line_into(&self, line: &[u8], out: &mut String) {
+        self.redact_into(line, None, out);
+    }
+
+    /// [`Redactor::redact_line_into`]; with `trailing`, a member no rule can match (see
+    /// [`member`]), the line is redacted as if `trailing` were its last member, without scanning
+    /// it: the member is spliced into the redacted line.
+    fn redact_into(&self, line: &[u8], trailing: Option<&str>, out: &mut String) {
         out.clear();
         self.counters.line(LineEvent::Seen);
-        if line.len() > self.max_line_bytes && self.enabled {
+        let trailing_bytes = trailing.map_or(0, |member| member.len() + 1);
+        if line.len() + trailing_bytes > self.max_line_bytes && self.enabled {
             self.oversized_into(out);
             return;
         }
@@ -225,8 +235,14 @@ impl Redactor {
                 String::from_utf8_lossy(line)
             }
         };
+        let splice = |out: &mut String| {
+            if let Some(member) = trailing {
+                member::splice(out, member);
+            }
+        };
         if !self.enabled {
             out.push_str(&text);
+            splice(out);
             return;
         }
         let mut marks = prefilter::Marks::default();
@@ -237,6 +253,7 @@ impl Redactor {
             .is_some_and(|set| set.is_match(&text));
         if flags.is_empty() && !custom_hit {
             out.push_str(&text);
+            splice(out);
             return;
         }
         // a byte-order mark before JSON: redact the JSON, keep the mark
@@ -255,7 +272,22 @@ impl Redactor {
         let redacted = match json.then(|| self.redact_json_text(body, flags, marks)) {
             Some(Ok(Some(new))) => Cow::Owned(format!("{bom}{new}")),
             Some(Ok(None)) => Cow::Borrowed(text.as_ref()),
-            Some(Err(NotJson)) | None => self.redact_text(&text),
+            Some(Err(NotJson)) | None => {
+                // Text rules see the whole line: the member goes in first, and only once.
+                if let Some(member) = trailing {
+                    let mut whole = text.to_string();
+                    member::splice(&mut whole, member);
+                    match self.redact_text(&whole) {
+                        Cow::Owned(new) => {
+                            self.counters.line(LineEvent::Changed);
+                            *out = new;
+                        }
+                        Cow::Borrowed(_) => *out = whole,
+                    }
+                    return;
+                }
+                self.redact_text(&text)
+            }
         };
         if let Cow::Owned(new) = redacted {
             self.counters.line(LineEvent::Changed);
@@ -263,6 +295,7 @@ impl Redactor {
         } else {
             out.push_str(&text);
         }
+        splice(out);
     }
 
     /// Writes the marker of a line longer than `max_line_bytes` into `out` and counts it.

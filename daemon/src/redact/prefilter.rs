@@ -194,6 +194,9 @@ pub struct Prefilter {
     /// No literal holds a `"`, so the literals found in a whole JSON line are exactly those
     /// a scan of each of its unescaped strings alone would find (see [`Prefilter::scan_marked`]).
     marks_exact: bool,
+    /// No literal holds a `"`, a `,` or a `}`: none can match across the edge of a member
+    /// added at the end of a JSON line (see `member.rs`).
+    member_edge_safe: bool,
 }
 
 impl Prefilter {
@@ -243,6 +246,7 @@ impl Prefilter {
             bits.push(Flags::KEY | if phone { Flags::PHONE_WORD } else { 0 });
         }
         let marks_exact = !pats.iter().any(|p| p.contains('"'));
+        let member_edge_safe = !pats.iter().any(|p| p.contains(['"', ',', '}']));
         let literals = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -258,6 +262,7 @@ impl Prefilter {
             bits,
             ip,
             marks_exact,
+            member_edge_safe,
         })
     }
 
@@ -293,6 +298,13 @@ impl Prefilter {
             }
         }
         Flags(flags | self.shape::<MARK>(bytes, &mut marks.shapes))
+    }
+
+    /// Whether a member with no trigger of its own, added at the end of a JSON line, leaves
+    /// the line's triggers as they are: no literal spans the member's edge (`,"…` before it,
+    /// `}` after it), and the byte-class runs end at a `,` or a `"`.
+    pub fn member_edge_safe(&self) -> bool {
+        self.member_edge_safe
     }
 
     /// The byte-class triggers of `bytes` alone (digit runs, long tokens, IP shapes): what

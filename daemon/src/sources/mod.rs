@@ -35,6 +35,19 @@ pub struct RawChunk {
     pub read_at_ms: i64,
     /// Released once every sink acknowledged every event of this chunk.
     pub ack: Option<Ack>,
+    /// A JSON member that belongs at the end of some of the lines but is not in their bytes
+    /// (the fluent source's `"tag":…`, the same for a whole frame): the processor redacts it
+    /// once a chunk, not once a line (`redact::TrailingMember`).
+    member: Option<ChunkMember>,
+}
+
+/// A chunk's trailing member and the lines it belongs to.
+#[derive(Debug)]
+struct ChunkMember {
+    /// The member's JSON text.
+    text: String,
+    /// For each line, whether the member belongs at its end.
+    lines: Vec<bool>,
 }
 
 impl RawChunk {
@@ -42,12 +55,66 @@ impl RawChunk {
     pub fn push_line(&mut self, line: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(line);
-        self.spans.push((start, self.data.len()));
+        self.push_span(start, self.data.len());
     }
 
-    /// The lines in order.
+    /// Adds the line `data[start..end]`, already written.
+    pub fn push_span(&mut self, start: usize, end: usize) {
+        self.spans.push((start, end));
+        if let Some(member) = &mut self.member {
+            member.lines.push(false);
+        }
+    }
+
+    /// Adds the line `data[start..end]`, already written, with `member` at its end. False, and
+    /// nothing added, when the chunk's lines already carry another member.
+    pub fn push_span_with_member(&mut self, start: usize, end: usize, member: &str) -> bool {
+        let lines = self.spans.len();
+        let chunk_member = self.member.get_or_insert_with(|| ChunkMember {
+            text: member.to_owned(),
+            lines: vec![false; lines],
+        });
+        if chunk_member.text != member {
+            return false;
+        }
+        chunk_member.lines.push(true);
+        self.spans.push((start, end));
+        true
+    }
+
+    /// The member some lines carry at their end, if any.
+    pub fn member(&self) -> Option<&str> {
+        self.member.as_ref().map(|m| m.text.as_str())
+    }
+
+    /// The lines in order, their trailing member left out.
+    #[cfg(test)]
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
         self.spans.iter().map(|&(s, e)| &self.data[s..e])
+    }
+
+    /// The lines in order, each with whether the chunk's [`RawChunk::member`] belongs at its
+    /// end.
+    pub fn lines_with_member(&self) -> impl Iterator<Item = (&[u8], bool)> {
+        self.spans.iter().enumerate().map(|(i, &(s, e))| {
+            let with = self
+                .member
+                .as_ref()
+                .is_some_and(|m| m.lines.get(i).copied().unwrap_or(false));
+            (&self.data[s..e], with)
+        })
+    }
+
+    /// The lines as shipped before redaction: each with its member spliced in.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn whole_lines(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.lines_with_member().map(|(line, with)| {
+            let mut line = line.to_vec();
+            if let (true, Some(member)) = (with, self.member()) {
+                crate::redact::splice_member_bytes(&mut line, member);
+            }
+            line
+        })
     }
 
     /// Number of lines.

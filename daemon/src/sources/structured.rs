@@ -30,6 +30,75 @@ pub fn push_cut_line(chunks: &mut Vec<RawChunk>, line: &[u8], max_line_bytes: us
     }
 }
 
+/// [`push_cut_line`] for a line `write` appends: written into the last chunk's data in place,
+/// not built elsewhere and copied. A line longer than `max_line_bytes` is taken out again and
+/// cut as [`push_cut_line`] cuts it.
+pub fn push_written_line(
+    chunks: &mut Vec<RawChunk>,
+    max_line_bytes: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) {
+    if chunks.last().is_none_or(RawChunk::is_full) {
+        chunks.push(RawChunk::default());
+    }
+    let Some(chunk) = chunks.last_mut() else {
+        return;
+    };
+    let start = chunk.data.len();
+    write(&mut chunk.data);
+    finish_written(chunks, start, max_line_bytes);
+}
+
+/// [`push_written_line`] for a line that ends with `member` (the same for a whole frame):
+/// `without` writes the line without it and says whether it belongs, and the member is left
+/// to the processor (see `RawChunk::member`). A line that is too long with it, or that shares
+/// a chunk with another member, is written again by `with`, member included, and cut as
+/// [`push_cut_line`] cuts.
+pub fn push_line_with_member(
+    chunks: &mut Vec<RawChunk>,
+    max_line_bytes: usize,
+    member: &str,
+    without: impl FnOnce(&mut Vec<u8>) -> bool,
+    with: impl FnOnce(&mut Vec<u8>),
+) {
+    if chunks.last().is_none_or(RawChunk::is_full) {
+        chunks.push(RawChunk::default());
+    }
+    let Some(chunk) = chunks.last_mut() else {
+        return;
+    };
+    let start = chunk.data.len();
+    if !without(&mut chunk.data) {
+        finish_written(chunks, start, max_line_bytes);
+        return;
+    }
+    let end = chunk.data.len();
+    let fits = end - start + 1 + member.len() <= max_line_bytes.max(1);
+    if fits && chunk.data.last() == Some(&b'}') && chunk.push_span_with_member(start, end, member) {
+        return;
+    }
+    chunk.data.truncate(start);
+    with(&mut chunk.data);
+    finish_written(chunks, start, max_line_bytes);
+}
+
+/// Adds the line written at `start` of the last chunk's data, cut when it is too long.
+fn finish_written(chunks: &mut Vec<RawChunk>, start: usize, max_line_bytes: usize) {
+    let Some(chunk) = chunks.last_mut() else {
+        return;
+    };
+    let end = chunk.data.len();
+    if end - start <= max_line_bytes.max(1) {
+        chunk.push_span(start, end);
+        return;
+    }
+    let line = chunk.data.split_off(start);
+    if chunk.is_empty() {
+        chunks.pop();
+    }
+    push_cut_line(chunks, &line, max_line_bytes);
+}
+
 /// Tells a waiting client whether the pipeline accepted its events: delivered by every sink
 /// or held on disk (the same moment a file source's checkpoint moves).
 #[derive(Debug)]
@@ -74,6 +143,73 @@ mod tests {
         assert_eq!(chunks.len(), 2);
         assert!(chunks[0].is_full());
     }
+
+    #[test]
+    fn a_line_written_in_place_is_chunked_and_cut_as_a_copied_one() {
+        let mut rng = crate::test_rng::TestRng(0x5eed_c0de_0000_0001);
+        let (mut copied, mut written) = (Vec::new(), Vec::new());
+        for _ in 0..3 * super::super::CHUNK_MAX_LINES {
+            let line: Vec<u8> = (0..rng.below(24))
+                .map(|_| b"ab c\xc3\xa9"[rng.below(6)])
+                .collect();
+            push_cut_line(&mut copied, &line, 7);
+            push_written_line(&mut written, 7, |out| out.extend_from_slice(&line));
+        }
+        let view = |chunks: &[RawChunk]| -> Vec<Vec<Vec<u8>>> {
+            chunks
+                .iter()
+                .map(|c| c.lines().map(<[u8]>::to_vec).collect())
+                .collect()
+        };
+        assert!(copied.len() > 3, "{} chunks", copied.len());
+        assert_eq!(view(&copied), view(&written));
+    }
+
+    #[test]
+    fn a_member_left_to_the_processor_makes_the_same_lines_as_one_written_inline() {
+        let mut rng = crate::test_rng::TestRng(0x5eed_c0de_0000_0002);
+        let (mut inline, mut trailing) = (Vec::new(), Vec::new());
+        let mut kept_out = 0;
+        for n in 0..3 * super::super::CHUNK_MAX_LINES {
+            let body = "x".repeat(rng.below(40));
+            // a frame's tag changes now and then; a line with a tag of its own takes none
+            let member = format!("\"tag\":\"t{}\"", n / 700);
+            let own_tag = rng.below(5) == 0;
+            let line = format!("{{\"m\":\"{body}\"}}");
+            let mut whole = line.clone().into_bytes();
+            if !own_tag {
+                crate::redact::splice_member_bytes(&mut whole, &member);
+            }
+            push_cut_line(&mut inline, &whole, 48);
+            push_line_with_member(
+                &mut trailing,
+                48,
+                &member,
+                |out| {
+                    out.extend_from_slice(line.as_bytes());
+                    !own_tag
+                },
+                |out| out.extend_from_slice(&whole),
+            );
+            kept_out += usize::from(
+                trailing
+                    .last()
+                    .is_some_and(|c| c.lines_with_member().last().is_some_and(|(_, with)| with)),
+            );
+        }
+        let view = |chunks: &[RawChunk]| -> Vec<Vec<Vec<u8>>> {
+            chunks.iter().map(|c| c.whole_lines().collect()).collect()
+        };
+        assert_eq!(view(&inline), view(&trailing));
+        // most lines leave the member out; the long ones and a new tag's first lines do not
+        assert!(kept_out > CHUNK_LINES_HALF, "{kept_out} left out");
+        assert!(
+            kept_out < 3 * super::super::CHUNK_MAX_LINES,
+            "{kept_out} left out"
+        );
+    }
+
+    const CHUNK_LINES_HALF: usize = super::super::CHUNK_MAX_LINES / 2;
 
     #[test]
     fn times_are_rfc3339_with_nanoseconds() {

@@ -38,9 +38,18 @@ fn process(
 ) {
     while let Some(chunk) = raw_rx.blocking_recv() {
         let mut events = Vec::with_capacity(chunk.len());
-        for line in chunk.lines() {
+        // checked once a chunk: a member no rule can match is spliced in without a scan
+        let member = chunk.member().map(|text| decoder.trailing_member(text));
+        for (line, with_member) in chunk.lines_with_member() {
             let before = events.len();
-            decoder.decode_into(line, chunk.read_at_ms, chunk.ack.as_ref(), &mut events);
+            let member = member.as_ref().filter(|_| with_member);
+            decoder.decode_into(
+                line,
+                member,
+                chunk.read_at_ms,
+                chunk.ack.as_ref(),
+                &mut events,
+            );
             if events.len() > before + 1 {
                 telemetry.emit(SidecarEvent::LineSplit);
             }

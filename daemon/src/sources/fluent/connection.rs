@@ -12,9 +12,9 @@ use super::auth::{AuthError, Challenge, SharedKey};
 use super::frame::{scan, Scan};
 use super::partial::Partials;
 use super::protocol::{self, ProtocolError};
-use super::record;
+use super::record::{self, TagPlacement};
 use crate::event::{Ack, AckGate};
-use crate::sources::structured::{acceptance, push_cut_line};
+use crate::sources::structured::{acceptance, push_line_with_member, push_written_line};
 use crate::sources::RawChunk;
 use crate::telemetry::{SidecarEvent, Telemetry};
 use aistudio_core::clock::now_ms;
@@ -269,7 +269,6 @@ impl Connection {
             return;
         }
         let mut chunks = Vec::new();
-        let mut line = Vec::new();
         for part in &held {
             let record: Vec<_> = part
                 .fields
@@ -282,9 +281,9 @@ impl Connection {
                 record: &record,
                 acked: false,
             };
-            line.clear();
-            record::write_line(&event, Some(&part.text), &mut line);
-            push_cut_line(&mut chunks, &line, self.shared.max_line_bytes);
+            push_written_line(&mut chunks, self.shared.max_line_bytes, |out| {
+                record::write_line(&event, Some(&part.text), TagPlacement::Inline, out);
+            });
         }
         self.send_chunks(chunks, None, true).await;
     }
@@ -330,7 +329,8 @@ pub fn frame_lines(
     max_line: usize,
 ) -> Result<(Vec<RawChunk>, protocol::Options), ProtocolError> {
     let mut chunks = Vec::new();
-    let mut line = Vec::new();
+    // (tag, its member): a frame has one tag, so this is built once
+    let mut tag_member: Option<(String, String)> = None;
     let options = protocol::decode(frame, max_frame, |event| {
         // A part is held for joining only when its frame asks for no ack: an acked frame
         // must be accepted before its ack, and a client that waits for each ack would never
@@ -344,9 +344,21 @@ pub fn frame_lines(
                 super::partial::Offer::Joined(log) => Some(log),
             }
         };
-        line.clear();
-        record::write_line(&event, joined.as_deref(), &mut line);
-        push_cut_line(&mut chunks, &line, max_line);
+        if tag_member.as_ref().is_none_or(|(tag, _)| tag != event.tag) {
+            tag_member = Some((event.tag.to_owned(), record::tag_member(event.tag)));
+        }
+        let Some((_, member)) = &tag_member else {
+            return;
+        };
+        push_line_with_member(
+            &mut chunks,
+            max_line,
+            member,
+            |out| record::write_line(&event, joined.as_deref(), TagPlacement::Trailing, out),
+            |out| {
+                record::write_line(&event, joined.as_deref(), TagPlacement::Inline, out);
+            },
+        );
     })?;
     Ok((chunks, options))
 }

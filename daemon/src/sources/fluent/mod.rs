@@ -57,9 +57,7 @@ pub fn decode_stream(bytes: &[u8], max_frame_bytes: usize) -> (Vec<Vec<u8>>, Opt
             max_frame_bytes,
             crate::sources::DEFAULT_MAX_LINE_BYTES,
         ) {
-            Ok((chunks, _)) => {
-                lines.extend(chunks.iter().flat_map(|c| c.lines().map(<[u8]>::to_vec)))
-            }
+            Ok((chunks, _)) => lines.extend(chunks.iter().flat_map(RawChunk::whole_lines)),
             Err(err) => break Some(err.to_string()),
         }
     };

@@ -20,9 +20,32 @@ pub const PARTIAL_FIELDS: [&str; 4] = [
     "partial_last",
 ];
 
+/// Where the event's tag goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagPlacement {
+    /// In the line, its last member.
+    Inline,
+    /// Left out: the caller adds [`tag_member`] at the end (the processor does, once a chunk).
+    Trailing,
+}
+
+/// The tag as the line's last member, `"tag":"…"`: what [`TagPlacement::Inline`] writes.
+pub fn tag_member(tag: &str) -> String {
+    let mut out = b"\"tag\":".to_vec();
+    write_json_string(&mut out, tag);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Writes the event as one JSON object line into `out`. `log` overrides the record's `log`
-/// field (a reassembled partial message).
-pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
+/// field (a reassembled partial message). Returns whether the line takes the tag (it does
+/// unless the app's line has a `tag` of its own): with [`TagPlacement::Trailing`] it is then
+/// the caller's to add.
+pub fn write_line(
+    event: &Event<'_, '_>,
+    log: Option<&str>,
+    tag: TagPlacement,
+    out: &mut Vec<u8>,
+) -> bool {
     let log_value: Option<Cow<'_, str>> = log.map(Cow::Borrowed).or_else(|| {
         event
             .record
@@ -83,11 +106,13 @@ pub fn write_line(event: &Event<'_, '_>, log: Option<&str>, out: &mut Vec<u8>) {
         write_value(out, value, Keys::Render);
         present.push(key);
     }
-    if !has(&present, "tag") {
+    let takes_tag = !has(&present, "tag");
+    if takes_tag && tag == TagPlacement::Inline {
         write_literal_key(out, &mut first, b"\"tag\":");
         write_json_string(out, event.tag);
     }
     out.push(b'}');
+    takes_tag
 }
 
 fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
@@ -245,9 +270,15 @@ mod tests {
             record,
             acked: false,
         };
-        let mut out = Vec::new();
-        write_line(&event, None, &mut out);
-        serde_json::from_slice(&out).unwrap()
+        let mut inline = Vec::new();
+        write_line(&event, None, TagPlacement::Inline, &mut inline);
+        // the same line when the tag is left for the processor and spliced in after
+        let mut trailing = Vec::new();
+        if write_line(&event, None, TagPlacement::Trailing, &mut trailing) {
+            crate::redact::splice_member_bytes(&mut trailing, &tag_member(event.tag));
+        }
+        assert_eq!(trailing, inline);
+        serde_json::from_slice(&inline).unwrap()
     }
 
     #[test]
