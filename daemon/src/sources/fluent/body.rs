@@ -96,8 +96,14 @@ fn quick_keys<'a>(text: &'a str, keys: &mut KeyList<'a>) -> Option<()> {
                 if b.get(i) != Some(&b':') {
                     return None;
                 }
-                i += 1;
-                expect = Expect::Value;
+                i = skip_spaces(b, i + 1);
+                // a string value, most members' own, read here: no turn of the loop for it
+                if b.get(i) == Some(&b'"') {
+                    i = string(&search, b, i)?.1 + 1;
+                    expect = Expect::Next;
+                } else {
+                    expect = Expect::Value;
+                }
             }
             Expect::Value => {
                 expect = Expect::Next;

@@ -140,8 +140,8 @@ fn packed_forward(
                         for _ in 0..members {
                             // the depth rmpv gives a map's members (it counts the
                             // value and its map each once), so both paths refuse alike
-                            let key = read_at_depth(&mut rest, MAX_DEPTH - 2)?;
-                            let value = read_at_depth(&mut rest, MAX_DEPTH - 2)?;
+                            let key = read_member(&mut rest, MAX_DEPTH - 2)?;
+                            let value = read_member(&mut rest, MAX_DEPTH - 2)?;
                             pairs.push((key, value));
                         }
                         for _ in 2..len {
@@ -193,6 +193,22 @@ fn gunzip(packed: &[u8], max_bytes: usize) -> Result<Vec<u8>, ProtocolError> {
 
 fn read<'a>(bytes: &mut &'a [u8]) -> Result<ValueRef<'a>, ProtocolError> {
     read_at_depth(bytes, MAX_DEPTH)
+}
+
+/// A record's key or value: a UTF-8 string (nearly every one) read straight from its bytes,
+/// anything else (and a string that is not UTF-8) by rmpv, which gives both the same value.
+fn read_member<'a>(bytes: &mut &'a [u8], depth: usize) -> Result<ValueRef<'a>, ProtocolError> {
+    let at = *bytes;
+    let mut header = at;
+    if let Ok(len) = rmp::decode::read_str_len(&mut header) {
+        if let Some((text, rest)) = header.split_at_checked(len as usize) {
+            if let Ok(text) = std::str::from_utf8(text) {
+                *bytes = rest;
+                return Ok(ValueRef::from(text));
+            }
+        }
+    }
+    read_at_depth(bytes, depth)
 }
 
 fn read_at_depth<'a>(bytes: &mut &'a [u8], depth: usize) -> Result<ValueRef<'a>, ProtocolError> {
@@ -340,6 +356,37 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(bytes).unwrap();
         enc.finish().unwrap()
+    }
+
+    #[test]
+    fn a_member_read_straight_is_what_rmpv_reads() {
+        let mut cases: Vec<Vec<u8>> = [
+            Value::from(""),
+            Value::from("log"),
+            Value::from("x".repeat(40)),
+            Value::from("é".repeat(200)),
+            Value::from("y".repeat(70_000)),
+            Value::from(7),
+            Value::Binary(vec![0xff, 0xfe]),
+            record("a"),
+        ]
+        .iter()
+        .map(encode)
+        .collect();
+        // a string that is not UTF-8, one cut short, and a lone marker
+        cases.push(vec![0xa2, 0xff, 0xfe]);
+        cases.push(vec![0xd9, 10, b'a', b'b']);
+        cases.push(vec![0xdb]);
+        for bytes in cases {
+            let tail = [bytes.clone(), encode(&Value::from(1))].concat();
+            let (mut ours, mut theirs) = (&tail[..], &tail[..]);
+            let got = read_member(&mut ours, MAX_DEPTH).map_err(|e| e.to_string());
+            let want = read_at_depth(&mut theirs, MAX_DEPTH).map_err(|e| e.to_string());
+            assert_eq!(got, want, "{bytes:?}");
+            if got.is_ok() {
+                assert_eq!(ours, theirs, "{bytes:?}");
+            }
+        }
     }
 
     #[test]
