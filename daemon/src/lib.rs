@@ -38,7 +38,12 @@ use std::future::Future;
 
 use config::SidecarConfig;
 
-/// Runs the sidecar until `shutdown` resolves.
-pub async fn run(config: SidecarConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    topology::run(config, shutdown).await
+/// Runs the sidecar until `shutdown` resolves. `redactor` is the one built from
+/// `config.redact`, shared with the daemon's own logs: one set of compiled rules in memory.
+pub async fn run(
+    config: SidecarConfig,
+    redactor: std::sync::Arc<redact::Redactor>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    topology::run(config, redactor, shutdown).await
 }

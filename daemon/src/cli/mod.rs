@@ -78,9 +78,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             // Handlers first: a SIGTERM during start-up must drain, not kill.
             let shutdown = crate::shutdown::signal();
             let config = SidecarConfig::load(config.as_deref())?;
-            let redactor = Redactor::new(&config.redact)?;
-            own_logs::init(std::sync::Arc::new(redactor));
-            crate::run(config, shutdown).await
+            // One redactor for the pipeline and the daemon's own logs: its compiled rules
+            // are most of an idle sidecar's memory.
+            let redactor = std::sync::Arc::new(Redactor::new(&config.redact)?);
+            own_logs::init(std::sync::Arc::clone(&redactor));
+            crate::run(config, redactor, shutdown).await
         }
         Command::Validate { config } => {
             SidecarConfig::load(Some(&config))?;

@@ -1,6 +1,8 @@
 //! Pattern detectors run inside strings: regexes for shaped secrets and hand-written scanners for
 //! Luhn-checked cards and AWS secret keys, each followed by boundary and validity checks.
 
+use std::sync::OnceLock;
+
 use regex::Regex;
 
 pub use super::numbers::{is_card_number, luhn_ok};
@@ -90,34 +92,65 @@ const IP_RE: &str = concat!(
     r"|(?i:(?:[0-9a-f]{1,4}:){1,6}(?::[0-9a-f]{1,4}){1,6}(?-u:\b))",
 );
 
-/// The compiled built-in patterns.
+/// The built-in patterns, each compiled on its first use: a sidecar whose lines never hold a
+/// rule's trigger (an idle one above all) keeps none of that rule's automata, which were most
+/// of an idle sidecar's memory. `OnceLock::get` on the hot path is one atomic load.
 #[derive(Debug)]
 pub struct Patterns {
-    email: Regex,
-    phone: Regex,
-    phone_context: Regex,
-    ssn: Regex,
-    jwt: Regex,
-    bearer: Regex,
-    aws_id: Regex,
-    openai: Regex,
-    slack: Regex,
-    discord: Regex,
-    auth_scheme: Regex,
-    vendor: Regex,
-    pem: Regex,
-    ip: Regex,
+    email: LazyRegex,
+    phone: LazyRegex,
+    phone_context: LazyRegex,
+    ssn: LazyRegex,
+    jwt: LazyRegex,
+    bearer: LazyRegex,
+    aws_id: LazyRegex,
+    openai: LazyRegex,
+    slack: LazyRegex,
+    discord: LazyRegex,
+    auth_scheme: LazyRegex,
+    vendor: LazyRegex,
+    pem: LazyRegex,
+    ip: LazyRegex,
 }
 
-fn compile(rule: RuleId, re: &str) -> Result<Regex, RedactError> {
-    Regex::new(re).map_err(|e| RedactError::BadRegex {
-        name: BUILTIN_NAMES
-            .get(rule)
-            .copied()
-            .unwrap_or("builtin")
-            .to_owned(),
-        message: e.to_string(),
-    })
+/// A built-in regex, compiled the first time a line needs it.
+#[derive(Debug)]
+struct LazyRegex {
+    pattern: &'static str,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn new(pattern: &'static str) -> Self {
+        Self {
+            pattern,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The compiled regex. Every built-in compiles (`every_builtin_compiles` holds them to it;
+    /// [`Patterns::new`] checks their syntax), so `None` never happens; it would only make the
+    /// rule find nothing.
+    fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| Regex::new(self.pattern).ok())
+            .as_ref()
+    }
+}
+
+/// A built-in pattern whose syntax parses, ready to compile on first use.
+fn check(rule: RuleId, re: &'static str) -> Result<LazyRegex, RedactError> {
+    regex_syntax::Parser::new()
+        .parse(re)
+        .map_err(|e| RedactError::BadRegex {
+            name: BUILTIN_NAMES
+                .get(rule)
+                .copied()
+                .unwrap_or("builtin")
+                .to_owned(),
+            message: e.to_string(),
+        })?;
+    Ok(LazyRegex::new(re))
 }
 
 pub(super) fn is_word(b: u8) -> bool {
@@ -151,23 +184,23 @@ fn numeric_bounds(b: &[u8], start: usize, end: usize) -> bool {
 }
 
 impl Patterns {
-    /// Compiles every built-in regex.
+    /// The built-in patterns, their syntax checked (compiling waits for a line that needs one).
     pub fn new() -> Result<Self, RedactError> {
         Ok(Self {
-            email: compile(EMAIL, EMAIL_RE)?,
-            phone: compile(PHONE, PHONE_RE)?,
-            phone_context: compile(PHONE, PHONE_CONTEXT_RE)?,
-            ssn: compile(SSN, SSN_RE)?,
-            jwt: compile(JWT, JWT_RE)?,
-            bearer: compile(BEARER, BEARER_RE)?,
-            aws_id: compile(AWS_ACCESS_KEY, AWS_ID_RE)?,
-            openai: compile(OPENAI_KEY, OPENAI_RE)?,
-            slack: compile(SLACK_WEBHOOK, SLACK_RE)?,
-            discord: compile(DISCORD_WEBHOOK, DISCORD_RE)?,
-            auth_scheme: compile(AUTHORIZATION, AUTH_SCHEME_RE)?,
-            vendor: compile(VENDOR_TOKEN, VENDOR_RE)?,
-            pem: compile(PRIVATE_KEY, PEM_RE)?,
-            ip: compile(IP_ADDRESS, IP_RE)?,
+            email: check(EMAIL, EMAIL_RE)?,
+            phone: check(PHONE, PHONE_RE)?,
+            phone_context: check(PHONE, PHONE_CONTEXT_RE)?,
+            ssn: check(SSN, SSN_RE)?,
+            jwt: check(JWT, JWT_RE)?,
+            bearer: check(BEARER, BEARER_RE)?,
+            aws_id: check(AWS_ACCESS_KEY, AWS_ID_RE)?,
+            openai: check(OPENAI_KEY, OPENAI_RE)?,
+            slack: check(SLACK_WEBHOOK, SLACK_RE)?,
+            discord: check(DISCORD_WEBHOOK, DISCORD_RE)?,
+            auth_scheme: check(AUTHORIZATION, AUTH_SCHEME_RE)?,
+            vendor: check(VENDOR_TOKEN, VENDOR_RE)?,
+            pem: check(PRIVATE_KEY, PEM_RE)?,
+            ip: check(IP_ADDRESS, IP_RE)?,
         })
     }
 
@@ -175,8 +208,8 @@ impl Patterns {
     pub fn detect(&self, s: &str, flags: Flags, on: &[bool], out: &mut Vec<Found>) {
         let enabled = |rule: RuleId| on.get(rule).copied().unwrap_or(false);
         let b = s.as_bytes();
-        let push_all = |re: &Regex, rule: RuleId, out: &mut Vec<Found>| {
-            for m in re.find_iter(s) {
+        let push_all = |re: &LazyRegex, rule: RuleId, out: &mut Vec<Found>| {
+            for m in re.get().into_iter().flat_map(|re| re.find_iter(s)) {
                 out.push(Found {
                     start: m.start(),
                     end: m.end(),
@@ -199,7 +232,12 @@ impl Patterns {
             }
         }
         if flags.has(Flags::BEARER) && enabled(AUTHORIZATION) {
-            for c in self.auth_scheme.captures_iter(s) {
+            for c in self
+                .auth_scheme
+                .get()
+                .into_iter()
+                .flat_map(|re| re.captures_iter(s))
+            {
                 let basic = c.get(1).filter(|m| basic_credential(m.as_str().as_bytes()));
                 if let Some(m) = basic.or_else(|| c.get(2)) {
                     out.push(Found {
@@ -211,7 +249,12 @@ impl Patterns {
             }
         }
         if flags.has(Flags::BEARER) && enabled(BEARER) {
-            for c in self.bearer.captures_iter(s) {
+            for c in self
+                .bearer
+                .get()
+                .into_iter()
+                .flat_map(|re| re.captures_iter(s))
+            {
                 if let Some(m) = c.get(1) {
                     out.push(Found {
                         start: m.start(),
@@ -247,7 +290,7 @@ impl Patterns {
                 scan_ibans(b, out);
             }
             if enabled(SSN) {
-                for m in self.ssn.find_iter(s) {
+                for m in self.ssn.get().into_iter().flat_map(|re| re.find_iter(s)) {
                     if ssn_valid(m.as_str().as_bytes()) && numeric_bounds(b, m.start(), m.end()) {
                         out.push(Found {
                             start: m.start(),
@@ -258,7 +301,7 @@ impl Patterns {
                 }
             }
             if enabled(PHONE) {
-                for m in self.phone.find_iter(s) {
+                for m in self.phone.get().into_iter().flat_map(|re| re.find_iter(s)) {
                     if phone_valid(m.as_str().as_bytes())
                         && numeric_bounds(b, m.start(), m.end())
                         && !in_number_list(b, m.start(), m.end())
@@ -273,7 +316,12 @@ impl Patterns {
             }
         }
         if flags.has(Flags::PHONE_WORD) && enabled(PHONE) {
-            for c in self.phone_context.captures_iter(s) {
+            for c in self
+                .phone_context
+                .get()
+                .into_iter()
+                .flat_map(|re| re.captures_iter(s))
+            {
                 let Some(m) = c.get(1) else { continue };
                 let digits = digits_of(m.as_str().as_bytes());
                 if (8..=18).contains(&digits) && numeric_bounds(b, m.start(), m.end()) {
@@ -286,7 +334,7 @@ impl Patterns {
             }
         }
         if flags.has(Flags::IP) && enabled(IP_ADDRESS) {
-            for m in self.ip.find_iter(s) {
+            for m in self.ip.get().into_iter().flat_map(|re| re.find_iter(s)) {
                 if numeric_bounds(b, m.start(), m.end()) || m.as_str().contains(':') {
                     out.push(Found {
                         start: m.start(),
@@ -433,6 +481,31 @@ fn looks_random(run: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_compiles_on_first_use_and_not_before() {
+        let p = Patterns::new().unwrap();
+        let all = [
+            &p.email,
+            &p.phone,
+            &p.phone_context,
+            &p.ssn,
+            &p.jwt,
+            &p.bearer,
+            &p.aws_id,
+            &p.openai,
+            &p.slack,
+            &p.discord,
+            &p.auth_scheme,
+            &p.vendor,
+            &p.pem,
+            &p.ip,
+        ];
+        assert!(all.iter().all(|re| re.compiled.get().is_none()));
+        for re in all {
+            assert!(re.get().is_some(), "{}", re.pattern);
+        }
+    }
 
     fn found(s: &str) -> Vec<(String, &'static str)> {
         let p = Patterns::new().unwrap();

@@ -17,7 +17,6 @@ mod startup;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -56,9 +55,9 @@ struct Run {
 /// drains. Returns once everything is flushed or the deadline passed.
 pub async fn run(
     config: SidecarConfig,
+    redactor: Arc<Redactor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let redactor = Arc::new(Redactor::new(&config.redact).context("invalid [redact] config")?);
     // Every port first: a busy one fails the start before any line is read.
     let listeners = startup::Listeners::bind(&config).await?;
     // Memory bound: two queues (raw chunks, decoded events) share the budget; each slot
