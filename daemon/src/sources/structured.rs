@@ -17,12 +17,7 @@ pub fn push_cut_line(chunks: &mut Vec<RawChunk>, line: &[u8], max_line_bytes: us
     let mut rest = line;
     loop {
         let (head, tail) = rest.split_at(boundary_cut(rest, max_line_bytes.max(1)));
-        if chunks.last().is_none_or(RawChunk::is_full) {
-            chunks.push(RawChunk::default());
-        }
-        if let Some(chunk) = chunks.last_mut() {
-            chunk.push_line(head);
-        }
+        open_chunk(chunks).push_line(head);
         if tail.is_empty() {
             return;
         }
@@ -38,12 +33,7 @@ pub fn push_written_line(
     max_line_bytes: usize,
     write: impl FnOnce(&mut Vec<u8>),
 ) {
-    if chunks.last().is_none_or(RawChunk::is_full) {
-        chunks.push(RawChunk::default());
-    }
-    let Some(chunk) = chunks.last_mut() else {
-        return;
-    };
+    let chunk = open_chunk(chunks);
     let start = chunk.data.len();
     write(&mut chunk.data);
     finish_written(chunks, start, max_line_bytes);
@@ -61,12 +51,7 @@ pub fn push_line_with_member(
     without: impl FnOnce(&mut Vec<u8>) -> bool,
     with: impl FnOnce(&mut Vec<u8>),
 ) {
-    if chunks.last().is_none_or(RawChunk::is_full) {
-        chunks.push(RawChunk::default());
-    }
-    let Some(chunk) = chunks.last_mut() else {
-        return;
-    };
+    let chunk = open_chunk(chunks);
     let start = chunk.data.len();
     if !without(&mut chunk.data) {
         finish_written(chunks, start, max_line_bytes);
@@ -80,6 +65,15 @@ pub fn push_line_with_member(
     chunk.data.truncate(start);
     with(&mut chunk.data);
     finish_written(chunks, start, max_line_bytes);
+}
+
+/// The chunk the next line goes into: the last one, or a new one when it is full.
+fn open_chunk(chunks: &mut Vec<RawChunk>) -> &mut RawChunk {
+    if chunks.last().is_none_or(RawChunk::is_full) {
+        chunks.push(RawChunk::default());
+    }
+    let last = chunks.len() - 1;
+    &mut chunks[last]
 }
 
 /// Adds the line written at `start` of the last chunk's data, cut when it is too long.
