@@ -7,6 +7,9 @@ set -euo pipefail
 FILE="$1"
 BIN="$(realpath "$2")"
 WORK=$(mktemp -d)
+# removed however the script ends (a reader that stops early, `| head -1`, ends it with
+# SIGPIPE): each run leaves a copy of the workload's output otherwise
+trap 'rm -rf "$WORK"' EXIT
 cat > "$WORK/sidecar" <<SH
 #!/bin/sh
 exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$BIN" "\$@"

@@ -13,6 +13,9 @@ BIN="${2:-target/release/aistudio-sidecar}"
 [ -f "$W1" ] || python3 "$(dirname "$0")/gen_workload.py" 1000000 7 > "$W1"
 LINES=$(wc -l < "$W1")
 WORK=$(mktemp -d)
+# removed however the script ends (a reader that stops early, `| head -1`, ends it with
+# SIGPIPE): each run leaves a copy of the workload's output otherwise
+trap 'rm -rf "$WORK"' EXIT
 PORT=$((20000 + RANDOM % 10000))
 SINK='[sinks.file]
 path = "'"$WORK"'/out/logs.ndjson"
