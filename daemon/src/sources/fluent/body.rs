@@ -80,16 +80,14 @@ fn quick_keys<'a>(text: &'a str, keys: &mut KeyList<'a>) -> Option<()> {
         return None;
     }
     let search = quote_search()?;
-    // bit `d` is set when the container open at depth `d + 1` is an object
-    let mut objects: u64 = 0;
-    let mut depth = 0usize;
+    let mut open = Open::default();
     let mut expect = Expect::Value;
     loop {
         i = skip_spaces(b, i);
         match expect {
             Expect::Key => {
                 let (start, end) = string(&search, b, i)?;
-                if depth == 1 {
+                if open.depth == 1 {
                     keys.push(Cow::Borrowed(text.get(start..end)?));
                 }
                 i = skip_spaces(b, end + 1);
@@ -98,70 +96,97 @@ fn quick_keys<'a>(text: &'a str, keys: &mut KeyList<'a>) -> Option<()> {
                 }
                 i = skip_spaces(b, i + 1);
                 // a string value, most members' own, read here: no turn of the loop for it
+                expect = Expect::Value;
                 if b.get(i) == Some(&b'"') {
                     i = string(&search, b, i)?.1 + 1;
                     expect = Expect::Next;
-                } else {
-                    expect = Expect::Value;
                 }
             }
             Expect::Value => {
                 expect = Expect::Next;
                 match *b.get(i)? {
                     b'"' => i = string(&search, b, i)?.1 + 1,
-                    open @ (b'{' | b'[') => {
-                        if depth >= MAX_QUICK_DEPTH {
-                            return None;
-                        }
-                        let is_object = open == b'{';
+                    bracket @ (b'{' | b'[') => {
+                        let is_object = bracket == b'{';
                         let close = if is_object { b'}' } else { b']' };
                         let j = skip_spaces(b, i + 1);
+                        i = j;
                         if b.get(j) == Some(&close) {
-                            i = j + 1;
+                            i += 1;
                         } else {
-                            objects = (objects & !(1 << depth)) | (u64::from(is_object) << depth);
-                            depth += 1;
-                            i = j;
-                            expect = if is_object {
-                                Expect::Key
-                            } else {
-                                Expect::Value
-                            };
+                            open.push(is_object)?;
+                            expect = Expect::first_in(is_object);
                         }
                     }
-                    b'-' | b'0'..=b'9' => i = number(b, i)?,
-                    b't' => i = literal(b, i, b"true")?,
-                    b'f' => i = literal(b, i, b"false")?,
-                    b'n' => i = literal(b, i, b"null")?,
-                    _ => return None,
+                    _ => i = scalar(b, i)?,
                 }
             }
             Expect::Next => {
-                if depth == 0 {
+                let Some(is_object) = open.top() else {
                     return (i == b.len()).then_some(());
-                }
-                let is_object = objects & (1 << (depth - 1)) != 0;
+                };
                 match *b.get(i)? {
-                    b',' => {
-                        i += 1;
-                        expect = if is_object {
-                            Expect::Key
-                        } else {
-                            Expect::Value
-                        };
-                    }
-                    b'}' if is_object => {
-                        depth -= 1;
-                        i += 1;
-                    }
-                    b']' if !is_object => {
-                        depth -= 1;
-                        i += 1;
-                    }
+                    b',' => expect = Expect::first_in(is_object),
+                    b'}' if is_object => open.pop(),
+                    b']' if !is_object => open.pop(),
                     _ => return None,
                 }
+                i += 1;
             }
         }
+    }
+}
+
+impl Expect {
+    /// What an open object (a key) or array (a value) takes first, and after each `,`.
+    fn first_in(is_object: bool) -> Expect {
+        if is_object {
+            Expect::Key
+        } else {
+            Expect::Value
+        }
+    }
+}
+
+/// The containers the quick scan is inside: bit `d` of `objects` is set when the one open at
+/// depth `d + 1` is an object.
+#[derive(Default)]
+struct Open {
+    objects: u64,
+    depth: usize,
+}
+
+impl Open {
+    /// Opens a container; `None` past [`MAX_QUICK_DEPTH`].
+    fn push(&mut self, is_object: bool) -> Option<()> {
+        if self.depth >= MAX_QUICK_DEPTH {
+            return None;
+        }
+        let bit = 1u64 << self.depth;
+        self.objects = (self.objects & !bit) | if is_object { bit } else { 0 };
+        self.depth += 1;
+        Some(())
+    }
+
+    /// Whether the innermost open container is an object; `None` outside every container.
+    fn top(&self) -> Option<bool> {
+        let depth = self.depth.checked_sub(1)?;
+        Some(self.objects & (1 << depth) != 0)
+    }
+
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+}
+
+/// A number or a literal at `i`: the offset after it.
+fn scalar(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'-' | b'0'..=b'9' => number(b, i),
+        b't' => literal(b, i, b"true"),
+        b'f' => literal(b, i, b"false"),
+        b'n' => literal(b, i, b"null"),
+        _ => None,
     }
 }
 
