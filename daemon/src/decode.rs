@@ -34,7 +34,6 @@ impl Decoder {
         self
     }
 
-    /// Decodes one line (without its newline) read at `read_at_ms`, appending to `out`.
     /// The redactor's view of `text`, a member some lines of a chunk end with.
     pub fn trailing_member(&self, text: &str) -> TrailingMember {
         self.redactor.trailing_member(text)

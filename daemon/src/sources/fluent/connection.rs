@@ -344,12 +344,11 @@ pub fn frame_lines(
                 super::partial::Offer::Joined(log) => Some(log),
             }
         };
-        if tag_member.as_ref().is_none_or(|(tag, _)| tag != event.tag) {
-            tag_member = Some((event.tag.to_owned(), record::tag_member(event.tag)));
+        if tag_member.as_ref().is_some_and(|(tag, _)| tag != event.tag) {
+            tag_member = None;
         }
-        let Some((_, member)) = &tag_member else {
-            return;
-        };
+        let (_, member) =
+            tag_member.get_or_insert_with(|| (event.tag.to_owned(), record::tag_member(event.tag)));
         push_line_with_member(
             &mut chunks,
             max_line,
