@@ -19,4 +19,3 @@ chmod +x "$WORK/sidecar"
 TOTAL=$(callgrind_annotate "$WORK/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/{print $1}')
 LINES=$(wc -l < "$FILE")
 echo "lines=$LINES instructions=$TOTAL per_line=$(( ${TOTAL//,/} / LINES ))"
-rm -rf "$WORK"

@@ -7,8 +7,8 @@
 //! cannot form in JSON text outside strings (it needs both letter cases: a literal is lower
 //! case, a number's only letter is its exponent); the JSON walk redacts each string by its own
 //! key and content; an IP shape, the one trigger read from the whole line, needs a dotted
-//! digit or two colons inside one string, which the line alone shows. Custom rules are
-//! regexes over the whole line, so with any configured the member is never taken as clean.
+//! digit or two colons inside one string, which the line alone shows. The custom rules' set is
+//! matched against the whole line, so with any configured the member is never taken as clean.
 //! A test holds the spliced redaction to the redaction of the whole line, counters included.
 
 use super::Redactor;
@@ -64,9 +64,10 @@ impl Redactor {
             self.redact_into(line, Some(&member.text), out);
             return;
         }
-        let mut whole = String::from_utf8_lossy(line).into_owned();
-        splice(&mut whole, &member.text);
-        self.redact_line_into(whole.as_bytes(), out);
+        // the bytes as they are, so a line that is not UTF-8 is counted as one
+        let mut whole = line.to_vec();
+        splice_member_bytes(&mut whole, &member.text);
+        self.redact_line_into(&whole, out);
     }
 }
 

@@ -128,7 +128,8 @@ impl LazyRegex {
         }
     }
 
-    /// The compiled regex. Every built-in compiles (`every_builtin_compiles` holds them to it;
+    /// The compiled regex. Every built-in compiles (the test
+    /// `every_builtin_compiles_on_first_use_and_not_before` holds them to it;
     /// [`Patterns::new`] checks their syntax), so `None` never happens; it would only make the
     /// rule find nothing.
     fn get(&self) -> Option<&Regex> {

@@ -133,8 +133,9 @@ fn packed_forward(
                 if !is_time(&time) {
                     return Err(ProtocolError::Shape(NOT_AN_ENTRY));
                 }
+                // a map's pairs go into `pairs`; any other record is read whole
                 let record_at = rest;
-                match rmp::decode::read_map_len(&mut rest) {
+                let other = match rmp::decode::read_map_len(&mut rest) {
                     Ok(members) => {
                         pairs.clear();
                         for _ in 0..members {
@@ -144,25 +145,24 @@ fn packed_forward(
                             let value = read_member(&mut rest, MAX_DEPTH - 2)?;
                             pairs.push((key, value));
                         }
-                        for _ in 2..len {
-                            read(&mut rest)?;
-                        }
-                        let time_ns = entry_time_ns(&time)?;
-                        on_event(Event {
-                            tag,
-                            time_ns,
-                            record: &pairs,
-                            acked,
-                        });
+                        None
                     }
                     Err(_) => {
                         rest = record_at;
-                        let record = read(&mut rest)?;
-                        for _ in 2..len {
-                            read(&mut rest)?;
-                        }
-                        emit(tag, &time, &record, acked, &mut on_event)?;
+                        Some(read(&mut rest)?)
                     }
+                };
+                for _ in 2..len {
+                    read(&mut rest)?;
+                }
+                match other {
+                    None => on_event(Event {
+                        tag,
+                        time_ns: entry_time_ns(&time)?,
+                        record: &pairs,
+                        acked,
+                    }),
+                    Some(record) => emit(tag, &time, &record, acked, &mut on_event)?,
                 }
             }
             // anything else takes the general path, which names what is wrong with it
